@@ -1,0 +1,42 @@
+// device-api-server: flags, signals and wiring only; see src/apiserver/server.h.
+#include <csignal>
+#include <iostream>
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include "apiserver/options.h"
+#include "apiserver/server.h"
+#include "common/logging.h"
+
+int main(int argc, char** argv) {
+  using namespace deviceapi;
+  auto parsed = apiserver::ParseServerOptions(argc, argv, std::cout);
+  if (!parsed.ok()) {
+    std::cerr << "device-api-server: " << parsed.status().message() << std::endl;
+    return 1;
+  }
+  if (parsed->action == apiserver::ParseResult::kExit) return parsed->exit_code;
+  const apiserver::ServerOptions& opts = parsed->options;
+  common::InitLogging(opts.verbosity, opts.log_format);
+
+  // Block the shutdown signals before any thread starts, then wait for them here.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto server = apiserver::DeviceApiServer::Start(opts);
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status().ToString());
+    std::cerr << "device-api-server: " << server.status().message() << std::endl;
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Shutdown();
+  return 0;
+}

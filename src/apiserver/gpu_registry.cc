@@ -1,0 +1,277 @@
+#include "apiserver/gpu_registry.h"
+
+#include <random>
+
+#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "apimachinery/conditions.h"
+#include "apimachinery/errors.h"
+#include "apimachinery/patch.h"
+#include "apimachinery/resource_version.h"
+#include "apimachinery/selector.h"
+
+namespace deviceapi::apiserver {
+
+namespace am = ::deviceapi::apimachinery;
+using google::protobuf::util::MessageDifferencer;
+
+namespace {
+
+std::string NewUid() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  // RFC 4122 version 4, variant 1.
+  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", static_cast<uint32_t>(a >> 32),
+                         static_cast<uint32_t>(a >> 16) & 0xffff, static_cast<uint32_t>(a) & 0x0fff,
+                         (static_cast<uint32_t>(b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffULL);
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t us = absl::ToUnixMicros(t);
+  ts.set_seconds(us / 1000000);
+  ts.set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+  return ts;
+}
+
+bool IsSet(const google::protobuf::Timestamp& ts) { return ts.seconds() != 0 || ts.nanos() != 0; }
+
+am::FieldError Immutable(std::string field, std::string_view value) {
+  return {std::move(field), "Invalid value: \"" + std::string(value) + "\": field is immutable"};
+}
+
+std::string TimestampString(const google::protobuf::Timestamp& ts) {
+  return google::protobuf::util::TimeUtil::ToString(ts);
+}
+
+// A resource_version given in a request must at least be a number.
+absl::Status CheckRvSyntax(std::string_view rv) {
+  if (rv.empty()) return absl::OkStatus();
+  return am::ParseResourceVersion(rv).status();
+}
+
+}  // namespace
+
+GpuRegistry::GpuRegistry(storage::StorePtr store, RegistryOptions opts)
+    : store_(std::move(store)), opts_(std::move(opts)) {}
+
+absl::StatusOr<storage::ObjectKey> GpuRegistry::KeyFor(std::string_view ns, std::string_view name) {
+  storage::ObjectKey key{ns.empty() ? std::string(kDefaultNamespace) : std::string(ns), std::string(name)};
+  if (auto s = am::ValidateObjectName(key.name); !s.ok()) return s;
+  if (auto s = am::ValidateNamespace(key.ns); !s.ok()) return s;
+  return key;
+}
+
+absl::Status GpuRegistry::Validate(const v1::Gpu& gpu) { return am::ValidateGpu(gpu, opts_.limits); }
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Get(const v1::GetGpuRequest& req) {
+  auto key = KeyFor(req.namespace_(), req.name());
+  if (!key.ok()) return key.status();
+  return store_->Get(*key, req.opts().resource_version());
+}
+
+absl::StatusOr<storage::ListResult> GpuRegistry::List(const v1::ListGpusRequest& req) {
+  storage::ListOptions o;
+  if (!req.namespace_().empty()) {
+    if (auto s = am::ValidateNamespace(req.namespace_()); !s.ok()) return s;
+    o.filter.ns = req.namespace_();
+  }
+  const auto& opts = req.opts();
+  auto label = am::LabelSelector::Parse(opts.label_selector());
+  if (!label.ok()) return label.status();
+  auto field = am::FieldSelector::Parse(opts.field_selector());
+  if (!field.ok()) return field.status();
+  auto match = am::ParseResourceVersionMatch(opts.resource_version_match());
+  if (!match.ok()) return match.status();
+  if (opts.limit() < 0) return am::BadRequestError("limit must not be negative");
+  if (opts.timeout_seconds() < 0) return am::BadRequestError("timeoutSeconds must not be negative");
+  o.filter.label = std::move(*label);
+  o.filter.field = std::move(*field);
+  o.resource_version = opts.resource_version();
+  o.match = *match;
+  o.limit = opts.limit();
+  o.continue_token = opts.continue_();
+  return store_->List(o);
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Create(const v1::CreateGpuRequest& req) {
+  if (!req.has_gpu()) return am::BadRequestError("resource body is required");
+  v1::Gpu gpu = req.gpu();
+  auto* md = gpu.mutable_metadata();
+  if (md->name().empty()) return am::InvalidError("", {{"metadata.name", "Required value: name is required"}});
+  if (!md->resource_version().empty()) {
+    return am::InvalidError(md->name(), {{"metadata.resourceVersion",
+                                          "Invalid value: \"" + md->resource_version() +
+                                              "\": resourceVersion should not be set on objects to be created"}});
+  }
+  if (md->namespace_().empty()) md->set_namespace_(std::string(kDefaultNamespace));
+  const absl::Time now = opts_.clock();
+  md->set_uid(NewUid());
+  *md->mutable_creation_timestamp() = ToProto(now);
+  md->set_generation(1);
+  am::DefaultTransitionTimes(gpu.mutable_status(), nullptr, now);
+  if (auto s = Validate(gpu); !s.ok()) return s;
+  return store_->Create(std::move(gpu));
+}
+
+absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& cur, const v1::Gpu& in) {
+  const auto& cm = cur.metadata();
+  const auto& im = in.metadata();
+  std::vector<am::FieldError> errs;
+  if (!im.uid().empty() && im.uid() != cm.uid()) errs.push_back(Immutable("metadata.uid", im.uid()));
+  if (IsSet(im.creation_timestamp()) &&
+      !MessageDifferencer::Equals(im.creation_timestamp(), cm.creation_timestamp())) {
+    errs.push_back(Immutable("metadata.creationTimestamp", TimestampString(im.creation_timestamp())));
+  }
+  if (!errs.empty()) return am::InvalidError(cm.name(), std::move(errs));
+  if (!im.resource_version().empty() && im.resource_version() != cm.resource_version()) {
+    return am::ConflictError(cm.name());
+  }
+  v1::Gpu next = cur;
+  auto* nm = next.mutable_metadata();
+  *nm->mutable_labels() = im.labels();
+  *nm->mutable_annotations() = im.annotations();
+  const bool spec_changed = !MessageDifferencer::Equals(cur.spec(), in.spec());
+  if (spec_changed) {
+    *next.mutable_spec() = in.spec();
+    nm->set_generation(cm.generation() + 1);
+  }
+  if (!spec_changed && MessageDifferencer::Equals(cur.metadata(), next.metadata())) {
+    return std::optional<v1::Gpu>();
+  }
+  if (auto s = Validate(next); !s.ok()) return s;
+  return std::optional<v1::Gpu>(std::move(next));
+}
+
+absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyStatus(const v1::Gpu& cur, const v1::Gpu& in) {
+  const auto& cm = cur.metadata();
+  const auto& im = in.metadata();
+  if (!im.uid().empty() && im.uid() != cm.uid()) {
+    return am::InvalidError(cm.name(), {Immutable("metadata.uid", im.uid())});
+  }
+  if (!im.resource_version().empty() && im.resource_version() != cm.resource_version()) {
+    return am::ConflictError(cm.name());
+  }
+  v1::Gpu next = cur;
+  *next.mutable_status() = in.status();
+  am::DefaultTransitionTimes(next.mutable_status(), &cur.status(), opts_.clock());
+  if (MessageDifferencer::Equals(cur.status(), next.status())) return std::optional<v1::Gpu>();
+  if (auto s = Validate(next); !s.ok()) return s;
+  return std::optional<v1::Gpu>(std::move(next));
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Update(const v1::UpdateGpuRequest& req) {
+  if (!req.has_gpu()) return am::BadRequestError("resource body is required");
+  const auto& md = req.gpu().metadata();
+  auto key = KeyFor(md.namespace_(), md.name());
+  if (!key.ok()) return key.status();
+  if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return s;
+  return store_->Update(*key, [&](const v1::Gpu& cur) { return ApplyMain(cur, req.gpu()); });
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req) {
+  if (!req.has_gpu()) return am::BadRequestError("resource body is required");
+  const auto& md = req.gpu().metadata();
+  auto key = KeyFor(md.namespace_(), md.name());
+  if (!key.ok()) return key.status();
+  if (!req.gpu().has_status()) return am::BadRequestError("status is required");
+  if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return s;
+  return store_->Update(*key, [&](const v1::Gpu& cur) { return ApplyStatus(cur, req.gpu()); });
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Patch(const v1::PatchGpuRequest& req) {
+  auto key = KeyFor(req.namespace_(), req.name());
+  if (!key.ok()) return key.status();
+  auto type = am::ParsePatchType(req.patch_type());
+  if (!type.ok()) return type.status();
+  if (req.data().size() > opts_.max_patch_bytes) {
+    return am::BadRequestError(absl::StrCat("unprocessable content: patch is larger than ", opts_.max_patch_bytes,
+                                            " bytes"));
+  }
+  bool status = false;
+  for (const auto& sub : req.subresources()) {
+    if (sub != "status") return am::BadRequestError(absl::StrCat("unsupported subresource \"", sub, "\""));
+    status = true;
+  }
+  return store_->Update(*key, [&](const v1::Gpu& cur) -> absl::StatusOr<std::optional<v1::Gpu>> {
+    auto patched = am::ApplyPatch(cur, *type, req.data());
+    if (!patched.ok()) return patched.status();
+    const auto& cm = cur.metadata();
+    const auto& pm = patched->metadata();
+    std::vector<am::FieldError> errs;
+    if (pm.name() != cm.name()) errs.push_back(Immutable("metadata.name", pm.name()));
+    if (pm.namespace_() != cm.namespace_()) errs.push_back(Immutable("metadata.namespace", pm.namespace_()));
+    if (!errs.empty()) return am::InvalidError(cm.name(), std::move(errs));
+    if (auto s = CheckRvSyntax(pm.resource_version()); !s.ok()) return s;
+    // uid, creationTimestamp and resourceVersion left in the patched object
+    // act as preconditions / immutability checks exactly as in an update.
+    return status ? ApplyStatus(cur, *patched) : ApplyMain(cur, *patched);
+  });
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Delete(const v1::DeleteGpuRequest& req) {
+  auto key = KeyFor(req.namespace_(), req.name());
+  if (!key.ok()) return key.status();
+  storage::DeletePreconditions pre;
+  const auto& p = req.opts().preconditions();
+  if (p.has_uid()) pre.uid = p.uid();
+  if (p.has_resource_version()) {
+    if (auto s = CheckRvSyntax(p.resource_version()); !s.ok()) return s;
+    pre.resource_version = p.resource_version();
+  }
+  return store_->Delete(*key, pre);
+}
+
+absl::StatusOr<storage::WatchOptions> GpuRegistry::WatchOptionsFor(const v1::WatchGpusRequest& req) {
+  storage::WatchOptions w;
+  if (!req.namespace_().empty()) {
+    if (auto s = am::ValidateNamespace(req.namespace_()); !s.ok()) return s;
+    w.filter.ns = req.namespace_();
+  }
+  const auto& opts = req.opts();
+  auto label = am::LabelSelector::Parse(opts.label_selector());
+  if (!label.ok()) return label.status();
+  auto field = am::FieldSelector::Parse(opts.field_selector());
+  if (!field.ok()) return field.status();
+  auto match = am::ParseResourceVersionMatch(opts.resource_version_match());
+  if (!match.ok()) return match.status();
+  if (opts.timeout_seconds() < 0) return am::BadRequestError("timeoutSeconds must not be negative");
+  w.filter.label = std::move(*label);
+  w.filter.field = std::move(*field);
+  w.bookmarks = opts.allow_watch_bookmarks();
+  w.timeout = absl::Seconds(opts.timeout_seconds());
+
+  const std::string& rv = opts.resource_version();
+  const bool send_initial = opts.has_send_initial_events() && opts.send_initial_events();
+  const bool no_initial = opts.has_send_initial_events() && !opts.send_initial_events();
+  if (send_initial) {
+    if (*match == am::ResourceVersionMatch::kExact) {
+      return am::BadRequestError(
+          "sendInitialEvents is forbidden with resourceVersionMatch \"Exact\": use \"NotOlderThan\" or leave it unset");
+    }
+    if (!rv.empty() && rv != "0") {
+      auto n = am::ParseResourceVersion(rv);
+      if (!n.ok()) return n.status();
+      w.not_older_than = *n;
+    }
+    w.initial_state = true;
+    w.initial_events_end = true;
+    return w;
+  }
+  if (*match != am::ResourceVersionMatch::kUnset) {
+    return am::BadRequestError("resourceVersionMatch is forbidden for watch unless sendInitialEvents is true");
+  }
+  if (rv.empty() || rv == "0") {
+    w.initial_state = !no_initial;
+    return w;
+  }
+  auto n = am::ParseResourceVersion(rv);
+  if (!n.ok()) return n.status();
+  w.resume_rv = *n;
+  return w;
+}
+
+}  // namespace deviceapi::apiserver

@@ -1,0 +1,58 @@
+// The GPU resource's admission logic, free of gRPC: request validation,
+// defaults, immutable fields, optimistic concurrency, no-op detection, patch
+// and the status subresource. GpuService adapts it to the wire; an in-process
+// fake server can reuse it as is.
+#pragma once
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "apimachinery/validation.h"
+#include "device/v1alpha1/gpu.pb.h"
+#include "storage/store.h"
+
+namespace deviceapi::apiserver {
+
+namespace v1 = ::nvidia::nvsentinel::v1alpha1;
+
+struct RegistryOptions {
+  apimachinery::Limits limits;
+  size_t max_patch_bytes = 4 * 1024 * 1024;
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+inline constexpr std::string_view kDefaultNamespace = "default";
+
+class GpuRegistry {
+ public:
+  GpuRegistry(storage::StorePtr store, RegistryOptions opts);
+
+  absl::StatusOr<storage::ObjectPtr> Get(const v1::GetGpuRequest& req);
+  absl::StatusOr<storage::ListResult> List(const v1::ListGpusRequest& req);
+  absl::StatusOr<storage::ObjectPtr> Create(const v1::CreateGpuRequest& req);
+  absl::StatusOr<storage::ObjectPtr> Update(const v1::UpdateGpuRequest& req);
+  absl::StatusOr<storage::ObjectPtr> UpdateStatus(const v1::UpdateGpuStatusRequest& req);
+  absl::StatusOr<storage::ObjectPtr> Patch(const v1::PatchGpuRequest& req);
+  // Returns the deleted object (with the deletion's RV).
+  absl::StatusOr<storage::ObjectPtr> Delete(const v1::DeleteGpuRequest& req);
+  // Validates a watch request and turns it into store watch options.
+  absl::StatusOr<storage::WatchOptions> WatchOptionsFor(const v1::WatchGpusRequest& req);
+
+  storage::Store& store() { return *store_; }
+
+ private:
+  // Resolves and validates (namespace, name) of a call that names an object.
+  absl::StatusOr<storage::ObjectKey> KeyFor(std::string_view ns, std::string_view name);
+  // Validates the whole object; INVALID_ARGUMENT lists every problem.
+  absl::Status Validate(const v1::Gpu& gpu);
+  // Applies the spec/labels/annotations of `in` to `cur` (main resource).
+  absl::StatusOr<std::optional<v1::Gpu>> ApplyMain(const v1::Gpu& cur, const v1::Gpu& in);
+  // Applies the status of `in` to `cur` (status subresource).
+  absl::StatusOr<std::optional<v1::Gpu>> ApplyStatus(const v1::Gpu& cur, const v1::Gpu& in);
+
+  storage::StorePtr store_;
+  RegistryOptions opts_;
+};
+
+}  // namespace deviceapi::apiserver

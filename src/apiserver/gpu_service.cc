@@ -1,0 +1,102 @@
+#include "apiserver/gpu_service.h"
+
+#include "apiserver/metrics.h"
+#include "apiserver/status_mapping.h"
+#include "apiserver/watch_reactor.h"
+
+namespace deviceapi::apiserver {
+
+namespace {
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const grpc::Status& s) {
+  auto* r = ctx->DefaultReactor();
+  r->Finish(s);
+  return r;
+}
+
+bool ParseRequest(const grpc::ByteBuffer& buf, google::protobuf::Message* msg) {
+  std::vector<grpc::Slice> slices;
+  if (!buf.Dump(&slices).ok()) return false;
+  std::string raw;
+  raw.reserve(buf.Length());
+  for (const auto& s : slices) raw.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return msg->ParseFromString(raw);
+}
+
+}  // namespace
+
+GpuService::GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics)
+    : registry_(std::move(registry)), metrics_(metrics) {}
+
+grpc::ServerUnaryReactor* GpuService::GetGpu(grpc::CallbackServerContext* ctx, const v1::GetGpuRequest* req,
+                                             v1::GetGpuResponse* resp) {
+  auto r = registry_->Get(*req);
+  if (r.ok()) *resp->mutable_gpu() = **r;
+  return Done(ctx, ToGrpcStatus(r.status(), "GetGpu"));
+}
+
+grpc::ServerUnaryReactor* GpuService::ListGpus(grpc::CallbackServerContext* ctx, const v1::ListGpusRequest* req,
+                                               v1::ListGpusResponse* resp) {
+  auto r = registry_->List(*req);
+  if (r.ok()) {
+    auto* list = resp->mutable_gpu_list();
+    list->mutable_metadata()->set_resource_version(std::to_string(r->rv));
+    list->mutable_metadata()->set_continue_(r->continue_token);
+    if (r->remaining >= 0) list->mutable_metadata()->set_remaining_item_count(r->remaining);
+    list->mutable_items()->Reserve(static_cast<int>(r->items.size()));
+    for (const auto& obj : r->items) *list->add_items() = *obj;
+  }
+  return Done(ctx, ToGrpcStatus(r.status(), "ListGpus"));
+}
+
+grpc::ServerUnaryReactor* GpuService::FinishWrite(grpc::CallbackServerContext* ctx, std::string_view verb,
+                                                  const absl::StatusOr<storage::ObjectPtr>& r, v1::Gpu* resp) {
+  if (r.ok() && resp != nullptr) *resp = **r;
+  grpc::Status s = ToGrpcStatus(r.status(), verb);
+  if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
+  return Done(ctx, s);
+}
+
+grpc::ServerUnaryReactor* GpuService::CreateGpu(grpc::CallbackServerContext* ctx, const v1::CreateGpuRequest* req,
+                                                v1::Gpu* resp) {
+  return FinishWrite(ctx, "create", registry_->Create(*req), resp);
+}
+
+grpc::ServerUnaryReactor* GpuService::UpdateGpu(grpc::CallbackServerContext* ctx, const v1::UpdateGpuRequest* req,
+                                                v1::Gpu* resp) {
+  return FinishWrite(ctx, "update", registry_->Update(*req), resp);
+}
+
+grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(grpc::CallbackServerContext* ctx,
+                                                      const v1::UpdateGpuStatusRequest* req, v1::Gpu* resp) {
+  return FinishWrite(ctx, "update_status", registry_->UpdateStatus(*req), resp);
+}
+
+grpc::ServerUnaryReactor* GpuService::PatchGpu(grpc::CallbackServerContext* ctx, const v1::PatchGpuRequest* req,
+                                               v1::Gpu* resp) {
+  return FinishWrite(ctx, "patch", registry_->Patch(*req), resp);
+}
+
+grpc::ServerUnaryReactor* GpuService::DeleteGpu(grpc::CallbackServerContext* ctx, const v1::DeleteGpuRequest* req,
+                                                google::protobuf::Empty* /*resp*/) {
+  return FinishWrite(ctx, "delete", registry_->Delete(*req), nullptr);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* GpuService::WatchGpus(grpc::CallbackServerContext* ctx,
+                                                                  const grpc::ByteBuffer* raw) {
+  auto* reactor = new WatchReactor(metrics_);
+  v1::WatchGpusRequest req;
+  if (!ParseRequest(*raw, &req)) {
+    reactor->Start(absl::InvalidArgumentError("malformed WatchGpusRequest"));
+    return reactor;
+  }
+  auto opts = registry_->WatchOptionsFor(req);
+  if (!opts.ok()) {
+    reactor->Start(opts.status());
+    return reactor;
+  }
+  reactor->Start(registry_->store().Watch(std::move(*opts), reactor));
+  return reactor;
+}
+
+}  // namespace deviceapi::apiserver

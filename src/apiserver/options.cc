@@ -1,0 +1,435 @@
+#include "apiserver/options.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "fmt/format.h"
+#include "CLI/CLI.hpp"
+#include "common/duration.h"
+#include "common/version.h"
+
+namespace deviceapi::apiserver {
+namespace {
+
+// absl::string_view is not std::string_view in this abseil build, so concatenate with fmt.
+template <typename... Args>
+std::string Cat(const Args&... args) {
+  std::string out;
+  ((out += fmt::to_string(args)), ...);
+  return out;
+}
+
+using common::FormatGoDuration;
+using common::ParseGoDuration;
+
+constexpr int kMinMsgSize = 1024;
+constexpr int kMaxRecvMsgSize = 16 * 1024 * 1024;
+constexpr size_t kMaxUnixPathLen = 107;  // sizeof(sockaddr_un::sun_path) - 1
+constexpr size_t kMaxSubdomainLen = 253;
+
+// pflag's wording, so operators recognise it.
+std::string InvalidFlag(std::string_view flag, std::string_view value, std::string_view why) {
+  return Cat("invalid argument \"", value, "\" for \"--", flag, "\" flag: ", why);
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One problem per line.
+std::string Join(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& line : lines) {
+    if (!out.empty()) out += '\n';
+    out += line;
+  }
+  return out;
+}
+
+bool IsDns1123Label(std::string_view label) {
+  if (label.empty() || label.size() > 63) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(label.front()) || !alnum(label.back())) return false;
+  for (char c : label) {
+    if (!alnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
+bool IsDns1123Subdomain(std::string_view name) {
+  if (name.empty() || name.size() > kMaxSubdomainLen) return false;
+  while (true) {
+    size_t dot = name.find('.');
+    if (!IsDns1123Label(name.substr(0, dot))) return false;
+    if (dot == std::string_view::npos) return true;
+    name.remove_prefix(dot + 1);
+  }
+}
+
+std::string DefaultHostname() {
+  char buf[256] = {};
+  std::string name;
+  if (gethostname(buf, sizeof(buf) - 1) == 0) name = buf;
+  if (name.empty()) {
+    const char* node = std::getenv("NODE_NAME");
+    if (node != nullptr) name = node;
+  }
+  if (name.empty()) name = "localhost";
+  return ToLower(name);
+}
+
+void CheckRange(std::vector<std::string>& errors, std::string_view flag, int64_t value,
+                int64_t min, int64_t max) {
+  if (value < min || value > max) {
+    errors.push_back(
+        Cat("--", flag, " must be between ", min, " and ", max, ", got ", value));
+  }
+}
+
+void CheckAtLeast(std::vector<std::string>& errors, std::string_view flag, int64_t value,
+                  int64_t min) {
+  if (value < min) errors.push_back(Cat("--", flag, " must be >= ", min, ", got ", value));
+}
+
+void CheckDurationRange(std::vector<std::string>& errors, std::string_view flag, absl::Duration d,
+                        absl::Duration min, absl::Duration max) {
+  if (d < min || d > max) {
+    errors.push_back(Cat("--", flag, " must be between ", FormatGoDuration(min), " and ",
+                                  FormatGoDuration(max), ", got ", FormatGoDuration(d)));
+  }
+}
+
+void CheckPositiveDuration(std::vector<std::string>& errors, std::string_view flag,
+                           absl::Duration d) {
+  if (d <= absl::ZeroDuration()) {
+    errors.push_back(Cat("--", flag, " must be > 0, got ", FormatGoDuration(d)));
+  }
+}
+
+// Flag text that needs converting after CLI11 has parsed it.
+struct RawFlags {
+  bool version = false;
+  std::string shutdown_grace_period;
+  std::string shutdown_delay;
+  std::string hostname_override;
+  std::string socket_mode;
+  std::string watch_history_age;
+  std::string watch_bookmark_interval;
+};
+
+}  // namespace
+
+std::string EnvVarName(std::string_view flag) {
+  while (!flag.empty() && flag.front() == '-') flag.remove_prefix(1);
+  std::string name(kEnvVarPrefix);
+  for (char c : flag) {
+    name.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  return name;
+}
+
+absl::StatusOr<std::pair<std::string, int>> ParseHostPort(std::string_view address) {
+  std::string_view host;
+  std::string_view port;
+  if (address.starts_with("[")) {
+    size_t close = address.find(']');
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          Cat("address ", address, ": missing ']' in address"));
+    }
+    if (close + 1 >= address.size() || address[close + 1] != ':') {
+      return absl::InvalidArgumentError(Cat("address ", address, ": missing port"));
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    size_t colon = address.rfind(':');
+    if (colon == std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          Cat("address ", address, ": missing port in address"));
+    }
+    host = address.substr(0, colon);
+    if (host.find(':') != std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          Cat("address ", address, ": too many colons in address"));
+    }
+    port = address.substr(colon + 1);
+  }
+  int port_number = -1;
+  bool digits_only = !port.empty() && port.size() <= 5 &&
+                     std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits_only || std::from_chars(port.data(), port.data() + port.size(), port_number).ec != std::errc() || port_number > 65535) {
+    return absl::InvalidArgumentError(
+        Cat("address ", address, ": port must be a number in 0..65535"));
+  }
+  if (!host.empty() && host != "localhost") {
+    unsigned char buf[sizeof(struct in6_addr)];
+    std::string h(host);
+    if (inet_pton(AF_INET, h.c_str(), buf) != 1 && inet_pton(AF_INET6, h.c_str(), buf) != 1) {
+      return absl::InvalidArgumentError(Cat(
+          "address ", address, ": host must be empty, \"localhost\" or an IP address"));
+    }
+  }
+  return std::make_pair(std::string(host), port_number);
+}
+
+absl::StatusOr<std::string> ParseUnixBindAddress(std::string_view address) {
+  constexpr std::string_view kScheme = "unix://";
+  if (!address.starts_with(kScheme)) {
+    return absl::InvalidArgumentError(
+        Cat("bind address \"", address, "\" must start with unix://"));
+  }
+  std::string_view path = address.substr(kScheme.size());
+  if (path.empty() || path.front() != '/') {
+    return absl::InvalidArgumentError(Cat(
+        "bind address \"", address, "\" must be unix:// followed by an absolute path"));
+  }
+  if (path.size() > 1 && path.back() == '/') {
+    return absl::InvalidArgumentError(
+        Cat("bind address \"", address, "\" must not end with '/'"));
+  }
+  if (path == "/") {
+    return absl::InvalidArgumentError(
+        Cat("bind address \"", address, "\" must name a socket file, not /"));
+  }
+  if (path.size() > kMaxUnixPathLen) {
+    return absl::InvalidArgumentError(Cat("bind address \"", address, "\": socket path is ",
+                                                   path.size(), " bytes, at most ",
+                                                   kMaxUnixPathLen, " allowed"));
+  }
+  return std::string(path);
+}
+
+absl::StatusOr<uint32_t> ParseSocketMode(std::string_view text) {
+  std::string_view digits = text;
+  if (digits.starts_with("0o") || digits.starts_with("0O")) digits.remove_prefix(2);
+  if (digits.empty() || digits.size() > 4) {
+    return absl::InvalidArgumentError(
+        Cat("socket mode \"", text, "\" must be an octal number such as 0660"));
+  }
+  uint32_t mode = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '7') {
+      return absl::InvalidArgumentError(
+          Cat("socket mode \"", text, "\" must be an octal number such as 0660"));
+    }
+    mode = mode * 8 + static_cast<uint32_t>(c - '0');
+  }
+  if (mode > 0777) {
+    return absl::InvalidArgumentError(
+        Cat("socket mode \"", text, "\" must be at most 0777"));
+  }
+  return mode;
+}
+
+ServerOptions DefaultServerOptions() {
+  ServerOptions options;
+  options.hostname = DefaultHostname();
+  return options;
+}
+
+absl::Status ValidateServerOptions(const ServerOptions& o) {
+  std::vector<std::string> errors;
+
+  if (o.socket_path.empty() || o.socket_path.front() != '/') {
+    errors.push_back(Cat("socket path \"", o.socket_path, "\" must be absolute"));
+  } else if (o.socket_path.size() > 1 && o.socket_path.back() == '/') {
+    errors.push_back(Cat("socket path \"", o.socket_path, "\" must not end with '/'"));
+  } else if (o.socket_path.size() > kMaxUnixPathLen) {
+    errors.push_back(Cat("socket path \"", o.socket_path, "\" is longer than ",
+                                  kMaxUnixPathLen, " bytes"));
+  }
+  CheckRange(errors, "health-probe-bind-address port", o.health_port, 0, 65535);
+  CheckRange(errors, "metrics-bind-address port", o.metrics_port, 0, 65535);
+  if (o.health_port != 0 && o.health_port == o.metrics_port) {
+    errors.push_back(Cat(
+        "--health-probe-bind-address and --metrics-bind-address must use different ports, both "
+        "use ",
+        o.health_port));
+  }
+
+  CheckDurationRange(errors, "shutdown-grace-period", o.shutdown_grace_period,
+                     absl::ZeroDuration(), absl::Minutes(10));
+  CheckDurationRange(errors, "shutdown-delay", o.shutdown_delay, absl::ZeroDuration(),
+                     absl::Minutes(10));
+
+  if (!IsDns1123Subdomain(o.hostname)) {
+    errors.push_back(Cat(
+        "hostname \"", o.hostname,
+        "\" (--hostname-override) must be a lower-case DNS-1123 subdomain: at most 253 "
+        "characters of a-z, 0-9, '-' and '.', starting and ending with an alphanumeric"));
+  }
+
+  std::string_view endpoint = o.datastore_endpoint;
+  size_t sep = endpoint.find("://");
+  std::string_view scheme = sep == std::string_view::npos ? "" : endpoint.substr(0, sep);
+  if (scheme == "memory") {
+    // The only backend so far.
+  } else if (scheme == "sqlite" || scheme == "etcd") {
+    errors.push_back(Cat("datastore scheme \"", scheme, "\" is not supported yet"));
+  } else {
+    errors.push_back(Cat("unsupported datastore endpoint \"", endpoint,
+                                  "\": expected memory://, sqlite:// or etcd://"));
+  }
+
+  CheckRange(errors, "max-recv-msg-size", o.max_recv_msg_size, kMinMsgSize, kMaxRecvMsgSize);
+  CheckAtLeast(errors, "max-send-msg-size", o.max_send_msg_size, kMinMsgSize);
+  CheckRange(errors, "max-streams-per-connection", o.max_streams_per_connection, 1, 10000);
+  if (o.socket_mode > 0777) {
+    char octal[16];
+    std::snprintf(octal, sizeof(octal), "%04o", o.socket_mode);
+    errors.push_back(Cat("--socket-mode must be at most 0777, got ", octal));
+  }
+  CheckAtLeast(errors, "watch-history-size", o.watch_history_size, 1);
+  CheckPositiveDuration(errors, "watch-history-age", o.watch_history_age);
+  CheckAtLeast(errors, "watch-queue-size", o.watch_queue_size, 1);
+  CheckPositiveDuration(errors, "watch-bookmark-interval", o.watch_bookmark_interval);
+  CheckAtLeast(errors, "max-objects", o.max_objects, 1);
+  CheckAtLeast(errors, "max-conditions", o.max_conditions, 1);
+  CheckAtLeast(errors, "v", o.verbosity, 0);
+  if (o.log_format != "text" && o.log_format != "json") {
+    errors.push_back(
+        Cat("--log-format must be \"text\" or \"json\", got \"", o.log_format, "\""));
+  }
+
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(Join(errors));
+}
+
+absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostream& out) {
+  ParseResult result;
+  ServerOptions& o = result.options;
+  const ServerOptions defaults;
+  RawFlags raw;
+  raw.shutdown_grace_period = FormatGoDuration(defaults.shutdown_grace_period);
+  raw.shutdown_delay = FormatGoDuration(defaults.shutdown_delay);
+  raw.socket_mode = "0660";
+  raw.watch_history_age = FormatGoDuration(defaults.watch_history_age);
+  raw.watch_bookmark_interval = FormatGoDuration(defaults.watch_bookmark_interval);
+
+  std::string program = argc > 0 ? argv[0] : "device-api-server";
+  if (size_t slash = program.rfind('/'); slash != std::string::npos) program.erase(0, slash + 1);
+  CLI::App app{"Node-local Kubernetes-style Device API server for GPUs over gRPC.", program};
+  app.option_defaults()->always_capture_default();
+  app.get_formatter()->column_width(44);
+
+  auto add = [&](std::string_view name, auto& target, std::string_view help) {
+    return app.add_option(Cat("--", name), target, std::string(help))
+        ->envname(EnvVarName(name));
+  };
+  add("bind-address", o.bind_address, "gRPC API socket: unix:// followed by an absolute path");
+  add("health-probe-bind-address", o.health_probe_bind_address,
+      "host:port for gRPC health and reflection");
+  add("metrics-bind-address", o.metrics_bind_address,
+      "host:port for HTTP /metrics, /healthz, /readyz, /livez and /version");
+  add("shutdown-grace-period", raw.shutdown_grace_period,
+      "time to let in-flight RPCs finish on shutdown (0..10m)");
+  add("shutdown-delay", raw.shutdown_delay,
+      "time to report not-ready before shutting down (0..10m)");
+  add("hostname-override", raw.hostname_override,
+      "node name to use instead of the host name (default: gethostname(), else $NODE_NAME)");
+  add("datastore-endpoint", o.datastore_endpoint, "storage backend: memory://");
+  add("max-recv-msg-size", o.max_recv_msg_size, "largest request message in bytes (1 KiB..16 MiB)");
+  add("max-send-msg-size", o.max_send_msg_size, "largest response message in bytes");
+  add("max-streams-per-connection", o.max_streams_per_connection,
+      "concurrent HTTP/2 streams per connection (1..10000)");
+  add("socket-mode", raw.socket_mode, "file mode of the API socket, octal");
+  add("watch-history-size", o.watch_history_size, "events kept for watch resumption (>= 1)");
+  add("watch-history-age", raw.watch_history_age, "age of the oldest event kept (> 0)");
+  add("watch-queue-size", o.watch_queue_size, "events queued per watcher before eviction (>= 1)");
+  add("watch-bookmark-interval", raw.watch_bookmark_interval, "interval of BOOKMARK events (> 0)");
+  add("max-objects", o.max_objects, "maximum number of stored objects (>= 1)");
+  add("max-conditions", o.max_conditions, "maximum conditions per object (>= 1)");
+  app.add_option("-v,--v", o.verbosity, "log verbosity (klog -v)")->envname(EnvVarName("v"));
+  add("log-format", o.log_format, "log format: text or json");
+  app.add_flag("--version", raw.version, "print version information as JSON and exit");
+
+  // klog and pflag accept "-v=4"; CLI11 reads "-v=4" as the value "=4".
+  std::vector<std::string> args;
+  args.reserve(argc > 0 ? argc : 1);
+  args.push_back(argc > 0 ? argv[0] : "device-api-server");
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.starts_with("-v=")) arg = "-" + arg;
+    args.push_back(std::move(arg));
+  }
+  std::vector<const char*> cargs;
+  for (const std::string& a : args) cargs.push_back(a.c_str());
+
+  try {
+    app.parse(static_cast<int>(cargs.size()), cargs.data());
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    result.action = ParseResult::kExit;
+    return result;
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  if (raw.version) {
+    out << common::VersionJson() << "\n";
+    result.action = ParseResult::kExit;
+    return result;
+  }
+
+  std::vector<std::string> errors;
+  auto duration = [&](std::string_view flag, const std::string& text, absl::Duration& target) {
+    absl::StatusOr<absl::Duration> d = ParseGoDuration(text);
+    if (d.ok()) {
+      target = *d;
+    } else {
+      errors.push_back(InvalidFlag(flag, text, std::string(d.status().message())));
+    }
+  };
+  duration("shutdown-grace-period", raw.shutdown_grace_period, o.shutdown_grace_period);
+  duration("shutdown-delay", raw.shutdown_delay, o.shutdown_delay);
+  duration("watch-history-age", raw.watch_history_age, o.watch_history_age);
+  duration("watch-bookmark-interval", raw.watch_bookmark_interval, o.watch_bookmark_interval);
+
+  if (absl::StatusOr<std::string> path = ParseUnixBindAddress(o.bind_address); path.ok()) {
+    o.socket_path = *path;
+  } else {
+    errors.push_back(InvalidFlag("bind-address", o.bind_address, std::string(path.status().message())));
+  }
+  if (auto hp = ParseHostPort(o.health_probe_bind_address); hp.ok()) {
+    std::tie(o.health_host, o.health_port) = *hp;
+  } else {
+    errors.push_back(
+        InvalidFlag("health-probe-bind-address", o.health_probe_bind_address, std::string(hp.status().message())));
+  }
+  if (auto hp = ParseHostPort(o.metrics_bind_address); hp.ok()) {
+    std::tie(o.metrics_host, o.metrics_port) = *hp;
+  } else {
+    errors.push_back(
+        InvalidFlag("metrics-bind-address", o.metrics_bind_address, std::string(hp.status().message())));
+  }
+  if (auto mode = ParseSocketMode(raw.socket_mode); mode.ok()) {
+    o.socket_mode = *mode;
+  } else {
+    errors.push_back(InvalidFlag("socket-mode", raw.socket_mode, std::string(mode.status().message())));
+  }
+  o.hostname = raw.hostname_override.empty() ? DefaultHostname()
+                                             : ToLower(raw.hostname_override);
+  {
+    std::string_view endpoint = o.datastore_endpoint;
+    size_t sep = endpoint.find("://");
+    o.datastore_scheme = sep == std::string_view::npos ? "" : std::string(endpoint.substr(0, sep));
+  }
+  // Report conversion and range problems together; a field that failed to convert still holds
+  // its (valid) default, so it adds no second line.
+  if (absl::Status s = ValidateServerOptions(o); !s.ok()) errors.emplace_back(s.message());
+  if (!errors.empty()) return absl::InvalidArgumentError(Join(errors));
+  return result;
+}
+
+}  // namespace deviceapi::apiserver

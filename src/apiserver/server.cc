@@ -1,0 +1,237 @@
+#include "apiserver/server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "apiserver/gpu_registry.h"
+#include "apiserver/gpu_service.h"
+#include "apiserver/grpc_metrics.h"
+#include "apiserver/http_server.h"
+#include "apiserver/metrics.h"
+#include "common/version.h"
+#include "storage/store.h"
+
+namespace deviceapi::apiserver {
+
+namespace {
+
+// Permit client keepalive pings this often without a call in flight (Node
+// Problem Detector's client pings every 30 s).
+constexpr int kMinClientPingIntervalMs = 10000;
+
+bool SocketIsLive(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  const bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return live;
+}
+
+std::string TcpAddress(const std::string& host, int port) {
+  if (host.empty()) return absl::StrCat("0.0.0.0:", port);
+  if (host.find(':') != std::string::npos) return absl::StrCat("[", host, "]:", port);
+  return absl::StrCat(host, ":", port);
+}
+
+void ApplyCommonArgs(grpc::ServerBuilder& b, const ServerOptions& o) {
+  b.SetMaxReceiveMessageSize(o.max_recv_msg_size);
+  b.SetMaxSendMessageSize(o.max_send_msg_size);
+  b.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.max_streams_per_connection);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, kMinClientPingIntervalMs);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+}
+
+}  // namespace
+
+absl::Status PrepareSocketPath(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path parent = fs::path(path).parent_path();
+  if (!fs::exists(parent, ec)) {
+    fs::create_directories(parent, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("create socket directory ", parent.string(), ": ", ec.message()));
+    ::chmod(parent.c_str(), 0750);
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat("bind address ", path, " exists and is not a socket"));
+    }
+    if (SocketIsLive(path)) {
+      return absl::FailedPreconditionError(absl::StrCat("bind address ", path, " is already in use by a running server"));
+    }
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return absl::FailedPreconditionError(absl::StrCat("remove stale socket ", path, ": ", std::strerror(errno)));
+    }
+    spdlog::info("removed stale socket {}", path);
+  }
+  return absl::OkStatus();
+}
+
+DeviceApiServer::DeviceApiServer(ServerOptions options) : options_(std::move(options)) {}
+
+DeviceApiServer::~DeviceApiServer() { Shutdown(); }
+
+storage::Store& DeviceApiServer::store() { return *store_; }
+
+int DeviceApiServer::metrics_port() const { return http_ ? http_->port() : 0; }
+
+absl::StatusOr<std::unique_ptr<DeviceApiServer>> DeviceApiServer::Start(const ServerOptions& options) {
+  if (auto s = ValidateServerOptions(options); !s.ok()) return s;
+  std::unique_ptr<DeviceApiServer> server(new DeviceApiServer(options));
+  if (auto s = server->Init(); !s.ok()) {
+    server->Shutdown();
+    return s;
+  }
+  return server;
+}
+
+absl::Status DeviceApiServer::Init() {
+  const absl::Time started = absl::Now();
+  metrics_ = std::make_shared<ServerMetrics>();
+  storage::StoreConfig sc;
+  sc.history_size = static_cast<size_t>(options_.watch_history_size);
+  sc.history_age = options_.watch_history_age;
+  sc.watch_queue_size = static_cast<size_t>(options_.watch_queue_size);
+  sc.bookmark_interval = options_.watch_bookmark_interval;
+  sc.max_objects = static_cast<size_t>(options_.max_objects);
+  std::weak_ptr<ServerMetrics> weak_metrics = metrics_;
+  sc.on_watcher_evicted = [weak_metrics] {
+    if (auto m = weak_metrics.lock()) m->RecordWatcherEvicted();
+  };
+  auto store = storage::OpenStore(options_.datastore_endpoint, sc);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  std::weak_ptr<storage::Store> weak_store = store_;
+  metrics_->SetStoreGaugesProvider([weak_store] {
+    StoreGauges g;
+    if (auto s = weak_store.lock()) {
+      auto st = s->Stats();
+      g.resource_version = st.resource_version;
+      g.objects = st.objects;
+      g.gpus_healthy = st.healthy;
+      g.gpus_unhealthy = st.unhealthy;
+      g.gpus_unknown = st.unknown;
+      g.watch_streams_active = st.watchers;
+      g.history_events = st.history_events;
+      g.history_oldest_rv = st.history_oldest_rv;
+    }
+    return g;
+  });
+
+  RegistryOptions ro;
+  ro.limits.max_conditions = static_cast<size_t>(options_.max_conditions);
+  ro.max_patch_bytes = static_cast<size_t>(options_.max_recv_msg_size);
+  registry_ = std::make_shared<GpuRegistry>(store_, ro);
+  service_ = std::make_unique<GpuService>(registry_, metrics_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  auto grpc_metrics = std::make_shared<GrpcServerMetrics>(metrics_->registry());
+
+  if (auto s = PrepareSocketPath(options_.socket_path); !s.ok()) return s;
+  {
+    grpc::ServerBuilder b;
+    ApplyCommonArgs(b, options_);
+    b.AddListeningPort("unix:" + options_.socket_path, grpc::InsecureServerCredentials());
+    b.RegisterService(service_.get());
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
+    ic.push_back(MakeGrpcMetricsInterceptorFactory(grpc_metrics));
+    b.experimental().SetInterceptorCreators(std::move(ic));
+    api_server_ = b.BuildAndStart();
+    if (!api_server_) return absl::UnavailableError(absl::StrCat("cannot listen on unix://", options_.socket_path));
+    if (::chmod(options_.socket_path.c_str(), options_.socket_mode) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("chmod ", options_.socket_path, ": ", std::strerror(errno)));
+    }
+  }
+  {
+    grpc::ServerBuilder b;
+    ApplyCommonArgs(b, options_);
+    b.AddListeningPort(TcpAddress(options_.health_host, options_.health_port), grpc::InsecureServerCredentials(),
+                       &health_port_);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
+    ic.push_back(MakeGrpcMetricsInterceptorFactory(grpc_metrics));
+    b.experimental().SetInterceptorCreators(std::move(ic));
+    health_server_ = b.BuildAndStart();
+    if (!health_server_ || health_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("health probe bind address ", options_.health_probe_bind_address, ": cannot listen"));
+    }
+  }
+  HttpServer::Handlers h;
+  std::weak_ptr<ServerMetrics> wm = metrics_;
+  h.metrics = [wm] {
+    auto m = wm.lock();
+    return m ? m->Serialize() : std::string();
+  };
+  h.ready = [this] { return ready_.load() && store_->Ready().ok(); };
+  h.live = [] { return true; };
+  h.version_json = [] { return common::VersionJson(); };
+  auto http = HttpServer::Start(options_.metrics_host, options_.metrics_port, std::move(h));
+  if (!http.ok()) return http.status();
+  http_ = std::move(*http);
+
+  if (auto s = store_->Ready(); !s.ok()) return s;
+  SetServing(true);
+  spdlog::info("device-api-server {} serving unix://{} (health :{}, metrics :{}, datastore {}) ready in {}",
+               common::GetBuildInfo().version, options_.socket_path, health_port_, http_->port(),
+               options_.datastore_endpoint, absl::FormatDuration(absl::Now() - started));
+  return absl::OkStatus();
+}
+
+void DeviceApiServer::SetServing(bool serving) {
+  ready_ = serving;
+  for (grpc::Server* s : {api_server_.get(), health_server_.get()}) {
+    if (s == nullptr || s->GetHealthCheckService() == nullptr) continue;
+    s->GetHealthCheckService()->SetServingStatus(serving);
+    s->GetHealthCheckService()->SetServingStatus("", serving);
+    s->GetHealthCheckService()->SetServingStatus(kGpuServiceName, serving);
+  }
+}
+
+void DeviceApiServer::Shutdown() {
+  if (shut_down_.exchange(true)) return;
+  const bool was_serving = ready_.load();
+  SetServing(false);
+  if (was_serving) {
+    spdlog::info("shutting down: NOT_SERVING, waiting {} before stopping", absl::FormatDuration(options_.shutdown_delay));
+    absl::SleepFor(options_.shutdown_delay);
+  }
+  const auto deadline = std::chrono::system_clock::now() +
+                        absl::ToChronoMilliseconds(options_.shutdown_grace_period);
+  std::thread stopper;
+  if (api_server_) {
+    // Stops accepting calls at once; waits for in-flight ones until the deadline.
+    stopper = std::thread([this, deadline] { api_server_->Shutdown(deadline); });
+  }
+  // Open watches end with UNAVAILABLE so clients reconnect (to the next server).
+  if (store_) store_->Shutdown();
+  if (stopper.joinable()) stopper.join();
+  if (health_server_) {
+    if (health_server_->GetHealthCheckService()) health_server_->GetHealthCheckService()->Shutdown();
+    health_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+  if (http_) http_->Stop();
+  if (api_server_) ::unlink(options_.socket_path.c_str());
+  spdlog::info("shutdown complete");
+}
+
+}  // namespace deviceapi::apiserver

@@ -1,0 +1,73 @@
+// The device-api-server process minus main(): the GpuService on the Unix
+// socket, gRPC health + reflection on the TCP probe port, HTTP metrics and
+// probes, and the graceful shutdown sequence.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "apiserver/options.h"
+
+namespace deviceapi::storage {
+class Store;
+}
+
+namespace deviceapi::apiserver {
+
+class GpuService;
+class GpuRegistry;
+class GrpcServerMetrics;
+class HttpServer;
+class ServerMetrics;
+
+inline constexpr char kGpuServiceName[] = "nvidia.nvsentinel.v1alpha1.GpuService";
+
+class DeviceApiServer {
+ public:
+  // Binds every endpoint and starts serving; returns once health is SERVING.
+  // Fails if the socket is in use by a live server, a port is taken, or the
+  // datastore cannot be opened.
+  static absl::StatusOr<std::unique_ptr<DeviceApiServer>> Start(const ServerOptions& options);
+  ~DeviceApiServer();
+
+  // The graceful sequence: health NOT_SERVING, wait --shutdown-delay, stop
+  // accepting calls, end open watches with UNAVAILABLE, let in-flight unary
+  // calls finish within --shutdown-grace-period (then cancel them), stop the
+  // probe servers and remove the socket. Idempotent; blocks until done.
+  void Shutdown();
+
+  int health_port() const { return health_port_; }
+  int metrics_port() const;
+  const std::string& socket_path() const { return options_.socket_path; }
+  std::string target() const { return "unix://" + options_.socket_path; }
+  bool ready() const { return ready_.load(); }
+  storage::Store& store();
+
+ private:
+  explicit DeviceApiServer(ServerOptions options);
+  absl::Status Init();
+  void SetServing(bool serving);
+
+  ServerOptions options_;
+  std::shared_ptr<storage::Store> store_;
+  std::shared_ptr<ServerMetrics> metrics_;
+  std::shared_ptr<GpuRegistry> registry_;
+  std::unique_ptr<GpuService> service_;
+  std::unique_ptr<grpc::Server> api_server_;
+  std::unique_ptr<grpc::Server> health_server_;
+  std::unique_ptr<HttpServer> http_;
+  int health_port_ = 0;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> shut_down_{false};
+};
+
+// Prepares the socket path: creates the parent directory (0750), refuses a
+// live socket ("already in use"), removes a stale one, refuses to touch a
+// path that is not a socket.
+absl::Status PrepareSocketPath(const std::string& path);
+
+}  // namespace deviceapi::apiserver

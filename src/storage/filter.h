@@ -1,0 +1,26 @@
+// Which objects a list or watch selects: namespace, label and field selectors.
+#pragma once
+
+#include <string>
+
+#include "apimachinery/selector.h"
+#include "storage/event.h"
+
+namespace deviceapi::storage {
+
+struct Filter {
+  std::string ns;  // empty: all namespaces
+  apimachinery::LabelSelector label;
+  apimachinery::FieldSelector field;
+
+  bool Matches(const v1::Gpu& gpu) const {
+    const auto& md = gpu.metadata();
+    if (!ns.empty() && md.namespace_() != ns) return false;
+    if (!field.Empty() && !field.Matches(md.name(), md.namespace_())) return false;
+    return label.Empty() || label.Matches(md.labels());
+  }
+  // True when every object in scope matches (no selector narrows the scope).
+  bool SelectsAll() const { return label.Empty() && field.Empty(); }
+};
+
+}  // namespace deviceapi::storage

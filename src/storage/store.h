@@ -1,0 +1,109 @@
+// The storage interface behind GpuService: objects, one global resource
+// version, lists over consistent snapshots, and watches.
+//
+// Every backend (memory, SQLite, etcd) gives the same semantics; the
+// conformance suite in tests/conformance runs against each of them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "apimachinery/resource_version.h"
+#include "storage/event.h"
+#include "storage/filter.h"
+#include "storage/watcher.h"
+
+namespace deviceapi::storage {
+
+struct ObjectKey {
+  std::string ns;
+  std::string name;
+};
+
+struct ListOptions {
+  Filter filter;
+  // The request's resource_version: "" = consistent latest, "0" = any,
+  // N = at least N (or exactly N with match Exact).
+  std::string resource_version;
+  apimachinery::ResourceVersionMatch match = apimachinery::ResourceVersionMatch::kUnset;
+  int64_t limit = 0;  // <= 0: no limit
+  std::string continue_token;
+};
+
+struct ListResult {
+  std::vector<ObjectPtr> items;  // ordered by namespace, then name
+  uint64_t rv = 0;               // the snapshot's RV
+  std::string continue_token;    // empty on the last page
+  int64_t remaining = -1;        // remaining_item_count, -1 when unknown
+};
+
+struct DeletePreconditions {
+  std::optional<std::string> uid;
+  std::optional<std::string> resource_version;
+};
+
+// Computes the new object from the current one. nullopt = no change (a
+// no-op commits nothing). May be called more than once when writers race.
+using UpdateFn = std::function<absl::StatusOr<std::optional<v1::Gpu>>(const v1::Gpu& current)>;
+
+struct StoreStats {
+  uint64_t resource_version = 0;
+  uint64_t objects = 0;
+  uint64_t healthy = 0, unhealthy = 0, unknown = 0;
+  uint64_t watchers = 0;
+  uint64_t history_events = 0;
+  uint64_t history_oldest_rv = 0;
+};
+
+// RAII: destroying it ends the watch's subscription.
+class WatchHandle {
+ public:
+  virtual ~WatchHandle() = default;
+  virtual Watcher& watcher() = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // rv: "" latest, "0" any, N not older than N (UNAVAILABLE if N is ahead).
+  virtual absl::StatusOr<ObjectPtr> Get(const ObjectKey& key, std::string_view rv) = 0;
+  virtual absl::StatusOr<ListResult> List(const ListOptions& opts) = 0;
+  // `gpu` is complete (defaulted and validated) except for resource_version.
+  virtual absl::StatusOr<ObjectPtr> Create(v1::Gpu gpu) = 0;
+  virtual absl::StatusOr<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& fn) = 0;
+  // Returns the deleted object carrying the deletion's RV.
+  virtual absl::StatusOr<ObjectPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) = 0;
+  // Starts a watch; `consumer` is told when events are ready (see Watcher).
+  virtual absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(WatchOptions opts, WatchConsumer* consumer) = 0;
+
+  virtual uint64_t CurrentResourceVersion() = 0;
+  virtual StoreStats Stats() = 0;
+  // OK once the store serves requests.
+  virtual absl::Status Ready() = 0;
+  // Ends every watch with UNAVAILABLE and refuses new ones; Ready() fails
+  // from then on. Reads and writes keep working so in-flight calls drain.
+  virtual void Shutdown() = 0;
+};
+
+using StorePtr = std::shared_ptr<Store>;
+
+struct StoreConfig {
+  size_t history_size = 10000;
+  absl::Duration history_age = absl::Minutes(10);
+  size_t watch_queue_size = 1000;
+  absl::Duration bookmark_interval = absl::Seconds(10);
+  size_t max_objects = 4096;
+  std::function<void()> on_watcher_evicted;
+};
+
+// Opens the backend named by a --datastore-endpoint ("memory://").
+absl::StatusOr<StorePtr> OpenStore(std::string_view endpoint, const StoreConfig& config);
+
+}  // namespace deviceapi::storage

@@ -1,0 +1,45 @@
+#include "apiserver/process_metrics.h"
+
+#include <ctime>
+#include <map>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace deviceapi::apiserver {
+namespace {
+
+// Every standard process metric is present, typed as client_golang does, with a sane value.
+TEST(ProcessCollectorTest, ReportsPlausibleValues) {
+  // Burn a little CPU so that process_cpu_seconds_total is clearly above 0.
+  for (std::clock_t start = std::clock(); std::clock() - start < CLOCKS_PER_SEC / 20;) {
+  }
+
+  ProcessCollector collector;
+  std::map<std::string, prometheus::MetricFamily> by_name;
+  for (prometheus::MetricFamily& f : collector.Collect()) by_name[f.name] = f;
+  auto value = [&](const std::string& name) {
+    auto it = by_name.find(name);
+    if (it == by_name.end() || it->second.metric.size() != 1) {
+      ADD_FAILURE() << "missing " << name;
+      return -1.0;
+    }
+    const prometheus::ClientMetric& m = it->second.metric[0];
+    return it->second.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+  };
+  EXPECT_GT(value("process_resident_memory_bytes"), 1024 * 1024);
+  EXPECT_GT(value("process_virtual_memory_bytes"), value("process_resident_memory_bytes"));
+  EXPECT_GT(value("process_cpu_seconds_total"), 0);
+  EXPECT_GE(value("process_open_fds"), 3);  // stdin, stdout, stderr
+  EXPECT_GE(value("process_max_fds"), value("process_open_fds"));
+  EXPECT_GE(value("process_threads"), 1);
+  double start = value("process_start_time_seconds");
+  double now = static_cast<double>(std::time(nullptr));
+  EXPECT_GT(start, now - 3600);
+  EXPECT_LE(start, now + 1);
+  EXPECT_EQ(by_name["process_cpu_seconds_total"].type, prometheus::MetricType::Counter);
+  EXPECT_EQ(by_name["process_open_fds"].help, "Number of open file descriptors.");
+}
+
+}  // namespace
+}  // namespace deviceapi::apiserver
