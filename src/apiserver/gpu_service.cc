@@ -8,12 +8,6 @@ namespace deviceapi::apiserver {
 
 namespace {
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const grpc::Status& s) {
-  auto* r = ctx->DefaultReactor();
-  r->Finish(s);
-  return r;
-}
-
 bool ParseRequest(const grpc::ByteBuffer& buf, google::protobuf::Message* msg) {
   std::vector<grpc::Slice> slices;
   if (!buf.Dump(&slices).ok()) return false;
@@ -25,18 +19,64 @@ bool ParseRequest(const grpc::ByteBuffer& buf, google::protobuf::Message* msg) {
 
 }  // namespace
 
+// Counts the call as in flight from the handler until gRPC is done with it
+// (the response sent), so shutdown can wait for exactly these.
+class GpuService::UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  explicit UnaryCall(GpuService* service) : service_(service) {}
+  void OnDone() override {
+    service_->CallDone();
+    delete this;
+  }
+
+ private:
+  GpuService* const service_;
+};
+
 GpuService::GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics)
     : registry_(std::move(registry)), metrics_(metrics) {}
 
+template <typename Handler>
+grpc::ServerUnaryReactor* GpuService::Unary(Handler&& handler) {
+  bool draining;
+  {
+    absl::MutexLock l(&mu_);
+    draining = draining_;
+    ++inflight_;
+  }
+  auto* call = new UnaryCall(this);
+  call->Finish(draining ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down") : handler());
+  return call;
+}
+
+void GpuService::CallDone() {
+  absl::MutexLock l(&mu_);
+  --inflight_;
+}
+
+void GpuService::StartDraining() {
+  absl::MutexLock l(&mu_);
+  draining_ = true;
+}
+
+bool GpuService::WaitIdle(absl::Time deadline) {
+  absl::MutexLock l(&mu_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return inflight_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
 grpc::ServerUnaryReactor* GpuService::GetGpu(grpc::CallbackServerContext* ctx, const v1::GetGpuRequest* req,
                                              v1::GetGpuResponse* resp) {
-  auto r = registry_->Get(*req);
-  if (r.ok()) *resp->mutable_gpu() = **r;
-  return Done(ctx, ToGrpcStatus(r.status(), "GetGpu"));
+  return Unary([&] {
+    auto r = registry_->Get(*req);
+    if (r.ok()) *resp->mutable_gpu() = **r;
+    return ToGrpcStatus(r.status(), "GetGpu");
+  });
 }
 
 grpc::ServerUnaryReactor* GpuService::ListGpus(grpc::CallbackServerContext* ctx, const v1::ListGpusRequest* req,
                                                v1::ListGpusResponse* resp) {
+  return Unary([&] {
   auto r = registry_->List(*req);
   if (r.ok()) {
     auto* list = resp->mutable_gpu_list();
@@ -46,40 +86,41 @@ grpc::ServerUnaryReactor* GpuService::ListGpus(grpc::CallbackServerContext* ctx,
     list->mutable_items()->Reserve(static_cast<int>(r->items.size()));
     for (const auto& obj : r->items) *list->add_items() = *obj;
   }
-  return Done(ctx, ToGrpcStatus(r.status(), "ListGpus"));
+  return ToGrpcStatus(r.status(), "ListGpus");
+  });
 }
 
-grpc::ServerUnaryReactor* GpuService::FinishWrite(grpc::CallbackServerContext* ctx, std::string_view verb,
-                                                  const absl::StatusOr<storage::ObjectPtr>& r, v1::Gpu* resp) {
+grpc::Status GpuService::FinishWrite(std::string_view verb, const absl::StatusOr<storage::ObjectPtr>& r,
+                                     v1::Gpu* resp) {
   if (r.ok() && resp != nullptr) *resp = **r;
   grpc::Status s = ToGrpcStatus(r.status(), verb);
   if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
-  return Done(ctx, s);
+  return s;
 }
 
 grpc::ServerUnaryReactor* GpuService::CreateGpu(grpc::CallbackServerContext* ctx, const v1::CreateGpuRequest* req,
                                                 v1::Gpu* resp) {
-  return FinishWrite(ctx, "create", registry_->Create(*req), resp);
+  return Unary([&] { return FinishWrite("create", registry_->Create(*req), resp); });
 }
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpu(grpc::CallbackServerContext* ctx, const v1::UpdateGpuRequest* req,
                                                 v1::Gpu* resp) {
-  return FinishWrite(ctx, "update", registry_->Update(*req), resp);
+  return Unary([&] { return FinishWrite("update", registry_->Update(*req), resp); });
 }
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(grpc::CallbackServerContext* ctx,
                                                       const v1::UpdateGpuStatusRequest* req, v1::Gpu* resp) {
-  return FinishWrite(ctx, "update_status", registry_->UpdateStatus(*req), resp);
+  return Unary([&] { return FinishWrite("update_status", registry_->UpdateStatus(*req), resp); });
 }
 
 grpc::ServerUnaryReactor* GpuService::PatchGpu(grpc::CallbackServerContext* ctx, const v1::PatchGpuRequest* req,
                                                v1::Gpu* resp) {
-  return FinishWrite(ctx, "patch", registry_->Patch(*req), resp);
+  return Unary([&] { return FinishWrite("patch", registry_->Patch(*req), resp); });
 }
 
 grpc::ServerUnaryReactor* GpuService::DeleteGpu(grpc::CallbackServerContext* ctx, const v1::DeleteGpuRequest* req,
                                                 google::protobuf::Empty* /*resp*/) {
-  return FinishWrite(ctx, "delete", registry_->Delete(*req), nullptr);
+  return Unary([&] { return FinishWrite("delete", registry_->Delete(*req), nullptr); });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GpuService::WatchGpus(grpc::CallbackServerContext* ctx,

@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "apiserver/gpu_registry.h"
 #include "device/v1alpha1/gpu.grpc.pb.h"
 
@@ -35,13 +37,28 @@ class GpuService final : public v1::GpuService::WithRawCallbackMethod_WatchGpus<
   grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchGpus(grpc::CallbackServerContext* ctx,
                                                         const grpc::ByteBuffer* req) override;
 
+  // Shutdown: from now on unary calls are refused with UNAVAILABLE "server
+  // is shutting down"; the ones in flight finish normally.
+  void StartDraining();
+  // Blocks until no unary call is in flight or `deadline`; true if drained.
+  bool WaitIdle(absl::Time deadline);
+
  private:
+  class UnaryCall;
+  // Runs `handler` unless draining, finishing the call with its status.
+  template <typename Handler>
+  grpc::ServerUnaryReactor* Unary(Handler&& handler);
+  void CallDone();
+
   // Finishes a write call: copies the object out and records the metric.
-  grpc::ServerUnaryReactor* FinishWrite(grpc::CallbackServerContext* ctx, std::string_view verb,
-                                        const absl::StatusOr<storage::ObjectPtr>& r, v1::Gpu* resp);
+  grpc::Status FinishWrite(std::string_view verb, const absl::StatusOr<storage::ObjectPtr>& r, v1::Gpu* resp);
 
   std::shared_ptr<GpuRegistry> registry_;
   ServerMetrics* metrics_;
+
+  absl::Mutex mu_;
+  int inflight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace deviceapi::apiserver

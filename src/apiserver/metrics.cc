@@ -44,7 +44,7 @@ class ServerMetrics::StoreCollector : public prometheus::Collectable {
     };
     point(gauge("device_api_server_resource_version", "Current resource version of the store."),
           static_cast<double>(g.resource_version));
-    point(gauge("device_api_server_objects_total", "Number of objects in the store."),
+    point(gauge("device_api_server_objects", "Number of objects in the store."),
           static_cast<double>(g.objects));
     prometheus::MetricFamily& gpus = gauge("device_api_server_gpus", "Number of GPUs by health.");
     point(gpus, static_cast<double>(g.gpus_healthy), {{"health", "healthy"}});

@@ -40,7 +40,7 @@ struct StoreGauges {
 //   device_api_server_watch_events_sent_total{type}          (counter)
 //   device_api_server_watchers_evicted_total                 (counter)
 // and, at scrape time from the StoreGauges provider (left out while none is set):
-//   device_api_server_resource_version, device_api_server_objects_total,
+//   device_api_server_resource_version, device_api_server_objects,
 //   device_api_server_gpus{health="healthy|unhealthy|unknown"},
 //   device_api_server_watch_streams_active, device_api_server_watch_history_events,
 //   device_api_server_watch_history_oldest_resource_version                 (gauges)
@@ -60,8 +60,8 @@ class ServerMetrics {
   // (label value as GrpcCodeName(): "OK", "AlreadyExists", ...).
   void RecordWrite(std::string_view verb, grpc::StatusCode code);
 
-  // One watch event sent to one stream; `type` is "ADDED", "MODIFIED", "DELETED", "BOOKMARK" or
-  // "ERROR" (others work too, a little slower). Lock-free for the five known types.
+  // One watch event sent to one stream; `type` is "ADDED", "MODIFIED", "DELETED" or "BOOKMARK"
+  // (others work too, a little slower). Lock-free for the four known types.
   void RecordWatchEventSent(std::string_view type);
 
   // One watcher closed because its queue overflowed.
@@ -79,8 +79,8 @@ class ServerMetrics {
  private:
   class StoreCollector;
 
-  static constexpr std::array<std::string_view, 5> kEventTypes = {"ADDED", "MODIFIED", "DELETED",
-                                                                  "BOOKMARK", "ERROR"};
+  static constexpr std::array<std::string_view, 4> kEventTypes = {"ADDED", "MODIFIED", "DELETED",
+                                                                  "BOOKMARK"};
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& writes_;

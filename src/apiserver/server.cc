@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -21,6 +20,7 @@
 #include "apiserver/http_server.h"
 #include "apiserver/metrics.h"
 #include "common/version.h"
+#include "grpc/health/v1/health.pb.h"
 #include "storage/store.h"
 
 namespace deviceapi::apiserver {
@@ -144,6 +144,9 @@ absl::Status DeviceApiServer::Init() {
   service_ = std::make_unique<GpuService>(registry_, metrics_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Links the grpc.health.v1 descriptors so reflection can describe the
+  // health service (Debian's libgrpc++ registers none).
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto grpc_metrics = std::make_shared<GrpcServerMetrics>(metrics_->registry());
 
@@ -215,19 +218,23 @@ void DeviceApiServer::Shutdown() {
     spdlog::info("shutting down: NOT_SERVING, waiting {} before stopping", absl::FormatDuration(options_.shutdown_delay));
     absl::SleepFor(options_.shutdown_delay);
   }
-  const auto deadline = std::chrono::system_clock::now() +
-                        absl::ToChronoMilliseconds(options_.shutdown_grace_period);
-  std::thread stopper;
-  if (api_server_) {
-    // Stops accepting calls at once; waits for in-flight ones until the deadline.
-    stopper = std::thread([this, deadline] { api_server_->Shutdown(deadline); });
-  }
-  // Open watches end with UNAVAILABLE so clients reconnect (to the next server).
+  const absl::Time deadline = absl::Now() + options_.shutdown_grace_period;
+  // New unary calls are refused with UNAVAILABLE from here on; open watches
+  // end with UNAVAILABLE so clients resume elsewhere.
+  if (service_) service_->StartDraining();
   if (store_) store_->Shutdown();
-  if (stopper.joinable()) stopper.join();
+  if (service_ && !service_->WaitIdle(deadline)) {
+    spdlog::warn("shutdown grace period {} expired with unary calls in flight; cancelling them",
+                 absl::FormatDuration(options_.shutdown_grace_period));
+  }
+  // Nothing of ours is in flight any more: stop at once. An immediate
+  // deadline also closes idle client connections instead of waiting for the
+  // clients to hang up after GOAWAY.
+  const auto now = std::chrono::system_clock::now();
+  if (api_server_) api_server_->Shutdown(now);
   if (health_server_) {
     if (health_server_->GetHealthCheckService()) health_server_->GetHealthCheckService()->Shutdown();
-    health_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    health_server_->Shutdown(now);
   }
   if (http_) http_->Stop();
   if (api_server_) ::unlink(options_.socket_path.c_str());

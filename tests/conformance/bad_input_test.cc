@@ -46,7 +46,7 @@ TEST_P(BadInput, MissingBody) {
 // Non-numeric resource versions are INVALID_ARGUMENT everywhere.
 TEST_P(BadInput, NonNumericResourceVersions) {
   v1::Gpu g = MustCreate("gpu-rv");
-  for (const std::string rv : std::vector<std::string>{"abc", "-1", "1e5", " 1", "18446744073709551616"}) {
+  for (const std::string& rv : std::vector<std::string>{"abc", "-1", "1e5", " 1", "18446744073709551616"}) {
     SCOPED_TRACE(rv);
     EXPECT_EQ(GetGpu(stub(), "gpu-rv", nullptr, rv).error_code(), StatusCode::INVALID_ARGUMENT);
     v1::ListOptions o;

@@ -24,7 +24,7 @@ v1::WatchGpusRequest Req(const std::string& rv) {
 TEST_P(Watch, InitialStateThenLive) {
   MustCreate("gpu-1");
   MustCreate("gpu-2");
-  for (const std::string rv : std::vector<std::string>{"", "0"}) {
+  for (const std::string& rv : std::vector<std::string>{"", "0"}) {
     WatchStream w(stub(), rv);
     std::set<std::string> seen;
     for (int i = 0; i < 2; ++i) {

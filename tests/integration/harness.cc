@@ -385,7 +385,6 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const TempDir& dir, Config c
 }
 
 bool ServerProcess::WaitServing(absl::Duration deadline) {
-  auto channel = MakeChannel(target());
   bool exited = false;
   const bool ok = PollUntil(
       [&] {
@@ -393,7 +392,9 @@ bool ServerProcess::WaitServing(absl::Duration deadline) {
           exited = true;
           return true;
         }
-        return CheckHealth(channel, "", absl::Seconds(1)).serving();
+        // A fresh channel per attempt: a channel that failed to connect before the socket existed
+        // sits in reconnect backoff (seconds), whatever the backoff arguments say.
+        return CheckHealth(MakeChannel(target()), "", absl::Seconds(1)).serving();
       },
       deadline, absl::Milliseconds(25));
   return ok && !exited;

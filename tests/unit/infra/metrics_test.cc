@@ -56,7 +56,7 @@ TEST(ServerMetricsTest, StoreGaugesFromProvider) {
   metrics.SetStoreGaugesProvider([&g] { return g; });
   std::string text = metrics.Serialize();
   EXPECT_THAT(text, HasSubstr("device_api_server_resource_version 42"));
-  EXPECT_THAT(text, HasSubstr("device_api_server_objects_total 8"));
+  EXPECT_THAT(text, HasSubstr("device_api_server_objects 8"));
   EXPECT_THAT(text, HasSubstr("device_api_server_gpus{health=\"healthy\"} 6"));
   EXPECT_THAT(text, HasSubstr("device_api_server_gpus{health=\"unhealthy\"} 1"));
   EXPECT_THAT(text, HasSubstr("device_api_server_gpus{health=\"unknown\"} 1"));

@@ -1,0 +1,58 @@
+#include "deviceapi/watch.h"
+
+namespace deviceapi {
+
+std::string_view EventTypeName(EventType type) {
+  switch (type) {
+    case EventType::kAdded: return "ADDED";
+    case EventType::kModified: return "MODIFIED";
+    case EventType::kDeleted: return "DELETED";
+    case EventType::kBookmark: return "BOOKMARK";
+  }
+  return "UNKNOWN";
+}
+
+std::optional<EventType> ParseEventType(std::string_view name) {
+  if (name == "ADDED") return EventType::kAdded;
+  if (name == "MODIFIED") return EventType::kModified;
+  if (name == "DELETED") return EventType::kDeleted;
+  if (name == "BOOKMARK") return EventType::kBookmark;
+  return std::nullopt;
+}
+
+bool WatchEvent::IsInitialEventsEnd() const {
+  if (type != EventType::kBookmark) return false;
+  const auto& ann = object.metadata().annotations();
+  auto it = ann.find("k8s.io/initial-events-end");
+  return it != ann.end() && it->second == "true";
+}
+
+WatchEndAction ClassifyWatchEnd(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+      return WatchEndAction::kResume;
+    case absl::StatusCode::kOutOfRange:
+      return WatchEndAction::kRelist;
+    default:
+      return WatchEndAction::kFail;
+  }
+}
+
+std::string_view WatchEndActionName(WatchEndAction action) {
+  switch (action) {
+    case WatchEndAction::kResume: return "resume";
+    case WatchEndAction::kRelist: return "relist";
+    case WatchEndAction::kStopped: return "stopped";
+    case WatchEndAction::kFail: return "fail";
+  }
+  return "unknown";
+}
+
+}  // namespace deviceapi

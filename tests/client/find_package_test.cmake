@@ -1,0 +1,66 @@
+# Installs the client component into a private prefix, then configures and builds an external
+# project that uses find_package(deviceapi REQUIRED), and runs what it built. Every path is
+# unique to this run, so parallel runs never collide.
+#   -DBUILD_DIR= -DEXTERNAL_SRC= -DEXAMPLES_DIR= -DWORK_ROOT= -DGENERATOR= -DMAKE_PROGRAM= -DCXX=
+string(RANDOM LENGTH 8 ALPHABET abcdefghijklmnopqrstuvwxyz0123456789 run_id)
+set(work ${WORK_ROOT}/find_package_${run_id})
+set(prefix ${work}/prefix)
+set(ext_build ${work}/build)
+file(REMOVE_RECURSE ${work})
+file(MAKE_DIRECTORY ${work})
+
+function(step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${rc}):\n${out}\n${err}")
+  endif()
+  message(STATUS "${what}: ok")
+  set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+
+step("install client component" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} --component client)
+foreach(f include/deviceapi/clientset.h include/device/v1alpha1/gpu.pb.h include/device/v1alpha1/gpu.grpc.pb.h)
+  if(NOT EXISTS ${prefix}/${f})
+    message(FATAL_ERROR "missing installed file ${f}")
+  endif()
+endforeach()
+if(EXISTS ${prefix}/include/deviceapi/fake)
+  message(FATAL_ERROR "the fake's header must not be installed")
+endif()
+file(GLOB_RECURSE cfg ${prefix}/*/deviceapiConfig.cmake)
+file(GLOB_RECURSE pc ${prefix}/*/deviceapi.pc)
+file(GLOB_RECURSE proto ${prefix}/*/gpu.proto)
+if(NOT cfg OR NOT pc OR NOT proto)
+  message(FATAL_ERROR "package config, pkg-config file or proto missing: '${cfg}' '${pc}' '${proto}'")
+endif()
+
+step("configure external project" ${CMAKE_COMMAND} -S ${EXTERNAL_SRC} -B ${ext_build} -G ${GENERATOR}
+  -DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM} -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${prefix}
+  -DEXAMPLES_DIR=${EXAMPLES_DIR} -DCMAKE_BUILD_TYPE=Release)
+step("build external project" ${CMAKE_COMMAND} --build ${ext_build} -j 2)
+step("run external main (shared)" ${ext_build}/external_main)
+if(NOT step_output MATCHES "deviceapi-cpp/")
+  message(FATAL_ERROR "unexpected output: ${step_output}")
+endif()
+step("run external main (static)" ${ext_build}/external_main_static)
+# The example built against the installed library runs and refuses a remote target.
+execute_process(COMMAND ${ext_build}/external_list --server dns:///example.com:443
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "only local Unix socket")
+  message(FATAL_ERROR "external_list: rc=${rc}\n${out}\n${err}")
+endif()
+message(STATUS "run external list example: ok")
+# pkg-config resolves the relocated prefix: compile and run main.cc with its flags alone.
+find_program(PKG_CONFIG pkg-config)
+if(PKG_CONFIG)
+  get_filename_component(pcdir ${pc} DIRECTORY)
+  set(ENV{PKG_CONFIG_PATH} ${pcdir})
+  step("pkg-config" ${PKG_CONFIG} --cflags --libs deviceapi)
+  string(STRIP "${step_output}" pc_flags)
+  separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+  step("compile with pkg-config flags" ${CXX} ${EXTERNAL_SRC}/main.cc ${pc_flags} -o ${work}/main_pc)
+  get_filename_component(libdir ${pcdir} DIRECTORY)
+  set(ENV{LD_LIBRARY_PATH} ${libdir})
+  step("run pkg-config build" ${work}/main_pc)
+endif()
+file(REMOVE_RECURSE ${work})

@@ -1,0 +1,142 @@
+// Unit tests of the storage building blocks: history ring, snapshots,
+// watcher queues and enter/leave typing, continue tokens.
+#include <gtest/gtest.h>
+
+#include "storage/continue_token.h"
+#include "storage/history_ring.h"
+#include "storage/snapshot.h"
+#include "storage/watcher.h"
+
+namespace deviceapi::storage {
+namespace {
+
+ObjectPtr Obj(const std::string& name, uint64_t rv, const std::string& pool = "") {
+  auto g = std::make_shared<v1::Gpu>();
+  g->mutable_metadata()->set_name(name);
+  g->mutable_metadata()->set_namespace_("default");
+  g->mutable_metadata()->set_resource_version(std::to_string(rv));
+  if (!pool.empty()) (*g->mutable_metadata()->mutable_labels())["pool"] = pool;
+  return g;
+}
+
+EventPtr Ev(uint64_t rv, EventType t, ObjectPtr obj, ObjectPtr prev = nullptr, absl::Time at = absl::Now()) {
+  auto e = std::make_shared<Event>();
+  e->rv = rv;
+  e->type = t;
+  e->object = std::move(obj);
+  e->prev = std::move(prev);
+  e->time = at;
+  return e;
+}
+
+// The ring keeps the newest N events and reports the lowest resumable RV.
+TEST(HistoryRing, BoundedByCount) {
+  HistoryRing h(3, absl::Hours(1), 100);
+  EXPECT_EQ(h.compacted_rv(), 100u);
+  for (uint64_t rv = 101; rv <= 105; ++rv) h.Append(Ev(rv, EventType::kAdded, Obj("a", rv)));
+  EXPECT_EQ(h.size(), 3u);
+  EXPECT_EQ(h.compacted_rv(), 102u);
+  EXPECT_EQ(h.oldest_rv(), 103u);
+  auto since = h.Since(103);
+  ASSERT_EQ(since.size(), 2u);
+  EXPECT_EQ(since[0]->rv, 104u);
+}
+
+// Events older than the age bound leave the ring, except the newest.
+TEST(HistoryRing, BoundedByAge) {
+  HistoryRing h(100, absl::Minutes(1), 0);
+  const absl::Time t0 = absl::Now();
+  h.Append(Ev(1, EventType::kAdded, Obj("a", 1), nullptr, t0));
+  h.Append(Ev(2, EventType::kAdded, Obj("b", 2), nullptr, t0 + absl::Seconds(30)));
+  h.Append(Ev(3, EventType::kAdded, Obj("c", 3), nullptr, t0 + absl::Seconds(90)));
+  EXPECT_EQ(h.compacted_rv(), 1u);  // 90 s old: gone; 60 s old: kept
+  h.Trim(t0 + absl::Hours(1));
+  EXPECT_EQ(h.size(), 1u);
+  EXPECT_EQ(h.compacted_rv(), 2u);
+}
+
+// A write copies one bucket; older snapshots stay unchanged.
+TEST(Snapshot, CopyOnWrite) {
+  auto s0 = Snapshot::Empty(10);
+  auto s1 = s0->With("default/a", Obj("a", 11), 11);
+  auto s2 = s1->With("default/b", Obj("b", 12), 12);
+  auto s3 = s2->With("default/a", nullptr, 13);
+  EXPECT_EQ(s0->size(), 0u);
+  EXPECT_EQ(s1->size(), 1u);
+  EXPECT_EQ(s2->size(), 2u);
+  EXPECT_EQ(s3->size(), 1u);
+  EXPECT_TRUE(s2->Find("default/a"));
+  EXPECT_FALSE(s3->Find("default/a"));
+  auto sorted = s2->Sorted();
+  ASSERT_EQ(sorted.size(), 2u);
+  EXPECT_EQ(sorted[0]->key, "default/a");
+  EXPECT_EQ(s3->rv(), 13u);
+}
+
+// Selectors turn modifications into enter (ADDED) and leave (DELETED).
+TEST(Watcher, EnterAndLeave) {
+  Filter f;
+  f.label = *apimachinery::LabelSelector::Parse("pool=a");
+  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "a"), Obj("x", 1, "b"))), EventType::kAdded);
+  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "b"), Obj("x", 1, "a"))), EventType::kDeleted);
+  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "a"), Obj("x", 1, "a"))), EventType::kModified);
+  EXPECT_FALSE(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "b"), Obj("x", 1, "b"))));
+  EXPECT_EQ(VisibleAs(f, *Ev(3, EventType::kDeleted, Obj("x", 3, "a"), Obj("x", 2, "a"))), EventType::kDeleted);
+  EXPECT_FALSE(VisibleAs(f, *Ev(3, EventType::kDeleted, Obj("x", 3, "b"), Obj("x", 2, "b"))));
+}
+
+// Overflowing the live queue ends the watch with RESOURCE_EXHAUSTED and drops the backlog.
+TEST(Watcher, OverflowEndsWatch) {
+  Watcher w(WatchOptions{}, 2, absl::Now());
+  w.set_min_rv(1);
+  EXPECT_FALSE(w.Offer(Ev(1, EventType::kAdded, Obj("old", 1))));  // at or below min_rv: skipped
+  w.Offer(Ev(2, EventType::kAdded, Obj("a", 2)));
+  w.Offer(Ev(3, EventType::kAdded, Obj("b", 3)));
+  EXPECT_FALSE(w.is_ended());
+  w.Offer(Ev(4, EventType::kAdded, Obj("c", 4)));
+  EXPECT_FALSE(w.Next());
+  ASSERT_TRUE(w.ended());
+  EXPECT_EQ(w.ended()->code(), absl::StatusCode::kResourceExhausted);
+}
+
+// A consumer that found the queue empty is told about the next item exactly once.
+TEST(Watcher, NotifiesArmedConsumerOnce) {
+  Watcher w(WatchOptions{}, 10, absl::Now());
+  EXPECT_FALSE(w.Next());  // arms
+  EXPECT_TRUE(w.Offer(Ev(2, EventType::kAdded, Obj("a", 2))));
+  EXPECT_FALSE(w.Offer(Ev(3, EventType::kAdded, Obj("b", 3))));
+  ASSERT_TRUE(w.Next());
+  ASSERT_TRUE(w.Next());
+  EXPECT_FALSE(w.Next());
+  EXPECT_TRUE(w.End(absl::OkStatus()));
+}
+
+// The serialized event is built once and shared.
+TEST(Event, WireIsSharedAndParses) {
+  auto e = Ev(7, EventType::kModified, Obj("a", 7));
+  const grpc::Slice& s1 = e->Wire(EventType::kModified);
+  const grpc::Slice& s2 = e->Wire(EventType::kModified);
+  EXPECT_EQ(s1.begin(), s2.begin());
+  v1::WatchGpusResponse r;
+  ASSERT_TRUE(r.ParseFromArray(s1.begin(), static_cast<int>(s1.size())));
+  EXPECT_EQ(r.type(), "MODIFIED");
+  EXPECT_EQ(r.object().metadata().name(), "a");
+  EXPECT_EQ(r.object().metadata().resource_version(), "7");
+  const grpc::Slice& d = e->Wire(EventType::kDeleted);
+  ASSERT_TRUE(r.ParseFromArray(d.begin(), static_cast<int>(d.size())));
+  EXPECT_EQ(r.type(), "DELETED");
+}
+
+// Continue tokens round-trip; anything else is INVALID_ARGUMENT.
+TEST(ContinueToken, RoundTripAndGarbage) {
+  auto t = DecodeContinueToken(EncodeContinueToken({42, "default/gpu-1"}));
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->rv, 42u);
+  EXPECT_EQ(t->start_after, "default/gpu-1");
+  for (const char* bad : {"", "!!!", "e30", "eyJydiI6MX0"}) {
+    EXPECT_EQ(DecodeContinueToken(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace deviceapi::storage
