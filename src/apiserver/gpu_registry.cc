@@ -53,6 +53,24 @@ absl::Status CheckRvSyntax(std::string_view rv) {
   return am::ParseResourceVersion(rv).status();
 }
 
+// The part of List and Watch requests that selects objects: namespace, label
+// and field selectors; also checks the options both verbs share.
+absl::StatusOr<am::ResourceVersionMatch> ParseSelection(const std::string& ns, const v1::ListOptions& opts,
+                                                        storage::Filter* filter) {
+  if (!ns.empty()) {
+    if (auto s = am::ValidateNamespace(ns); !s.ok()) return s;
+    filter->ns = ns;
+  }
+  auto label = am::LabelSelector::Parse(opts.label_selector());
+  if (!label.ok()) return label.status();
+  auto field = am::FieldSelector::Parse(opts.field_selector());
+  if (!field.ok()) return field.status();
+  if (opts.timeout_seconds() < 0) return am::BadRequestError("timeoutSeconds must not be negative");
+  filter->label = std::move(*label);
+  filter->field = std::move(*field);
+  return am::ParseResourceVersionMatch(opts.resource_version_match());
+}
+
 }  // namespace
 
 GpuRegistry::GpuRegistry(storage::StorePtr store, RegistryOptions opts)
@@ -75,21 +93,10 @@ absl::StatusOr<storage::ObjectPtr> GpuRegistry::Get(const v1::GetGpuRequest& req
 
 absl::StatusOr<storage::ListResult> GpuRegistry::List(const v1::ListGpusRequest& req) {
   storage::ListOptions o;
-  if (!req.namespace_().empty()) {
-    if (auto s = am::ValidateNamespace(req.namespace_()); !s.ok()) return s;
-    o.filter.ns = req.namespace_();
-  }
   const auto& opts = req.opts();
-  auto label = am::LabelSelector::Parse(opts.label_selector());
-  if (!label.ok()) return label.status();
-  auto field = am::FieldSelector::Parse(opts.field_selector());
-  if (!field.ok()) return field.status();
-  auto match = am::ParseResourceVersionMatch(opts.resource_version_match());
+  auto match = ParseSelection(req.namespace_(), opts, &o.filter);
   if (!match.ok()) return match.status();
   if (opts.limit() < 0) return am::BadRequestError("limit must not be negative");
-  if (opts.timeout_seconds() < 0) return am::BadRequestError("timeoutSeconds must not be negative");
-  o.filter.label = std::move(*label);
-  o.filter.field = std::move(*field);
   o.resource_version = opts.resource_version();
   o.match = *match;
   o.limit = opts.limit();
@@ -227,20 +234,9 @@ absl::StatusOr<storage::ObjectPtr> GpuRegistry::Delete(const v1::DeleteGpuReques
 
 absl::StatusOr<storage::WatchOptions> GpuRegistry::WatchOptionsFor(const v1::WatchGpusRequest& req) {
   storage::WatchOptions w;
-  if (!req.namespace_().empty()) {
-    if (auto s = am::ValidateNamespace(req.namespace_()); !s.ok()) return s;
-    w.filter.ns = req.namespace_();
-  }
   const auto& opts = req.opts();
-  auto label = am::LabelSelector::Parse(opts.label_selector());
-  if (!label.ok()) return label.status();
-  auto field = am::FieldSelector::Parse(opts.field_selector());
-  if (!field.ok()) return field.status();
-  auto match = am::ParseResourceVersionMatch(opts.resource_version_match());
+  auto match = ParseSelection(req.namespace_(), opts, &w.filter);
   if (!match.ok()) return match.status();
-  if (opts.timeout_seconds() < 0) return am::BadRequestError("timeoutSeconds must not be negative");
-  w.filter.label = std::move(*label);
-  w.filter.field = std::move(*field);
   w.bookmarks = opts.allow_watch_bookmarks();
   w.timeout = absl::Seconds(opts.timeout_seconds());
 

@@ -33,8 +33,8 @@ class GpuService::UnaryCall final : public grpc::ServerUnaryReactor {
   GpuService* const service_;
 };
 
-GpuService::GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics)
-    : registry_(std::move(registry)), metrics_(metrics) {}
+GpuService::GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics, bool read_only)
+    : registry_(std::move(registry)), metrics_(metrics), read_only_(read_only) {}
 
 template <typename Handler>
 grpc::ServerUnaryReactor* GpuService::Unary(Handler&& handler) {
@@ -47,6 +47,16 @@ grpc::ServerUnaryReactor* GpuService::Unary(Handler&& handler) {
   auto* call = new UnaryCall(this);
   call->Finish(draining ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down") : handler());
   return call;
+}
+
+template <typename Handler>
+grpc::ServerUnaryReactor* GpuService::Write(std::string_view verb, Handler&& handler) {
+  if (!read_only_) return Unary(std::forward<Handler>(handler));
+  return Unary([&] {
+    if (metrics_ != nullptr) metrics_->RecordWrite(verb, grpc::StatusCode::PERMISSION_DENIED);
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "writes are not allowed on this endpoint: it serves the API read-only");
+  });
 }
 
 void GpuService::CallDone() {
@@ -100,27 +110,27 @@ grpc::Status GpuService::FinishWrite(std::string_view verb, const absl::StatusOr
 
 grpc::ServerUnaryReactor* GpuService::CreateGpu(grpc::CallbackServerContext* ctx, const v1::CreateGpuRequest* req,
                                                 v1::Gpu* resp) {
-  return Unary([&] { return FinishWrite("create", registry_->Create(*req), resp); });
+  return Write("create", [&] { return FinishWrite("create", registry_->Create(*req), resp); });
 }
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpu(grpc::CallbackServerContext* ctx, const v1::UpdateGpuRequest* req,
                                                 v1::Gpu* resp) {
-  return Unary([&] { return FinishWrite("update", registry_->Update(*req), resp); });
+  return Write("update", [&] { return FinishWrite("update", registry_->Update(*req), resp); });
 }
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(grpc::CallbackServerContext* ctx,
                                                       const v1::UpdateGpuStatusRequest* req, v1::Gpu* resp) {
-  return Unary([&] { return FinishWrite("update_status", registry_->UpdateStatus(*req), resp); });
+  return Write("update_status", [&] { return FinishWrite("update_status", registry_->UpdateStatus(*req), resp); });
 }
 
 grpc::ServerUnaryReactor* GpuService::PatchGpu(grpc::CallbackServerContext* ctx, const v1::PatchGpuRequest* req,
                                                v1::Gpu* resp) {
-  return Unary([&] { return FinishWrite("patch", registry_->Patch(*req), resp); });
+  return Write("patch", [&] { return FinishWrite("patch", registry_->Patch(*req), resp); });
 }
 
 grpc::ServerUnaryReactor* GpuService::DeleteGpu(grpc::CallbackServerContext* ctx, const v1::DeleteGpuRequest* req,
                                                 google::protobuf::Empty* /*resp*/) {
-  return Unary([&] { return FinishWrite("delete", registry_->Delete(*req), nullptr); });
+  return Write("delete", [&] { return FinishWrite("delete", registry_->Delete(*req), nullptr); });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GpuService::WatchGpus(grpc::CallbackServerContext* ctx,

@@ -17,8 +17,9 @@ class ServerMetrics;
 
 class GpuService final : public v1::GpuService::WithRawCallbackMethod_WatchGpus<v1::GpuService::CallbackService> {
  public:
-  // `metrics` may be null; it must outlive the service.
-  GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics);
+  // `metrics` may be null; it must outlive the service. A `read_only`
+  // service answers every write with PERMISSION_DENIED.
+  GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics, bool read_only = false);
 
   grpc::ServerUnaryReactor* GetGpu(grpc::CallbackServerContext* ctx, const v1::GetGpuRequest* req,
                                    v1::GetGpuResponse* resp) override;
@@ -48,6 +49,8 @@ class GpuService final : public v1::GpuService::WithRawCallbackMethod_WatchGpus<
   // Runs `handler` unless draining, finishing the call with its status.
   template <typename Handler>
   grpc::ServerUnaryReactor* Unary(Handler&& handler);
+  template <typename Handler>
+  grpc::ServerUnaryReactor* Write(std::string_view verb, Handler&& handler);
   void CallDone();
 
   // Finishes a write call: copies the object out and records the metric.
@@ -55,6 +58,7 @@ class GpuService final : public v1::GpuService::WithRawCallbackMethod_WatchGpus<
 
   std::shared_ptr<GpuRegistry> registry_;
   ServerMetrics* metrics_;
+  const bool read_only_;
 
   absl::Mutex mu_;
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;

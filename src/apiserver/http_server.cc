@@ -1,3 +1,4 @@
+#include "common/strings.h"
 #include "apiserver/http_server.h"
 
 #include <arpa/inet.h>
@@ -22,13 +23,7 @@
 namespace deviceapi::apiserver {
 namespace {
 
-// absl::string_view is not std::string_view in this abseil build, so concatenate with fmt.
-template <typename... Args>
-std::string Cat(const Args&... args) {
-  std::string out;
-  ((out += fmt::to_string(args)), ...);
-  return out;
-}
+using ::deviceapi::common::Cat;
 
 void InitCivetwebOnce() {
   static std::once_flag once;

@@ -1,3 +1,4 @@
+#include "common/strings.h"
 #include "apiserver/options.h"
 
 #include <arpa/inet.h>
@@ -20,13 +21,7 @@
 namespace deviceapi::apiserver {
 namespace {
 
-// absl::string_view is not std::string_view in this abseil build, so concatenate with fmt.
-template <typename... Args>
-std::string Cat(const Args&... args) {
-  std::string out;
-  ((out += fmt::to_string(args)), ...);
-  return out;
-}
+using ::deviceapi::common::Cat;
 
 using common::FormatGoDuration;
 using common::ParseGoDuration;
@@ -252,6 +247,10 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   }
   CheckRange(errors, "health-probe-bind-address port", o.health_port, 0, 65535);
   CheckRange(errors, "metrics-bind-address port", o.metrics_port, 0, 65535);
+  if (!o.read_only_socket_path.empty() && o.read_only_socket_path == o.socket_path) {
+    errors.push_back(Cat("--read-only-bind-address must differ from --bind-address, both are ",
+                         o.socket_path));
+  }
   if (o.health_port != 0 && o.health_port == o.metrics_port) {
     errors.push_back(Cat(
         "--health-probe-bind-address and --metrics-bind-address must use different ports, both "
@@ -329,6 +328,9 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
         ->envname(EnvVarName(name));
   };
   add("bind-address", o.bind_address, "gRPC API socket: unix:// followed by an absolute path");
+  add("read-only-bind-address", o.read_only_bind_address,
+      "optional second socket (unix:// + absolute path) serving the API read-only: writes are "
+      "PERMISSION_DENIED");
   add("health-probe-bind-address", o.health_probe_bind_address,
       "host:port for gRPC health and reflection");
   add("metrics-bind-address", o.metrics_bind_address,
@@ -400,6 +402,14 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
     o.socket_path = *path;
   } else {
     errors.push_back(InvalidFlag("bind-address", o.bind_address, std::string(path.status().message())));
+  }
+  if (!o.read_only_bind_address.empty()) {
+    if (absl::StatusOr<std::string> path = ParseUnixBindAddress(o.read_only_bind_address); path.ok()) {
+      o.read_only_socket_path = *path;
+    } else {
+      errors.push_back(
+          InvalidFlag("read-only-bind-address", o.read_only_bind_address, std::string(path.status().message())));
+    }
   }
   if (auto hp = ParseHostPort(o.health_probe_bind_address); hp.ok()) {
     std::tie(o.health_host, o.health_port) = *hp;

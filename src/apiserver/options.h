@@ -30,6 +30,12 @@ struct ServerOptions {
   std::string bind_address = "unix:///var/run/nvidia-device-api/device-api.sock";
   std::string socket_path = "/var/run/nvidia-device-api/device-api.sock";  // derived
 
+  // --read-only-bind-address: optional second socket serving GpuService
+  // read-only (writes are PERMISSION_DENIED), for consumers that must never
+  // write. Empty: none.
+  std::string read_only_bind_address;
+  std::string read_only_socket_path;  // derived
+
   // --health-probe-bind-address: gRPC health + reflection, TCP host:port.
   std::string health_probe_bind_address = ":50051";
   std::string health_host;  // derived: "" (all interfaces), "localhost" or an IP literal

@@ -59,6 +59,13 @@ void ApplyCommonArgs(grpc::ServerBuilder& b, const ServerOptions& o) {
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
 }
 
+void MarkNotServing(grpc::Server* server) {
+  if (auto* h = server->GetHealthCheckService()) {
+    h->SetServingStatus("", false);
+    h->SetServingStatus(kGpuServiceName, false);
+  }
+}
+
 }  // namespace
 
 absl::Status PrepareSocketPath(const std::string& path) {
@@ -150,20 +157,33 @@ absl::Status DeviceApiServer::Init() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto grpc_metrics = std::make_shared<GrpcServerMetrics>(metrics_->registry());
 
-  if (auto s = PrepareSocketPath(options_.socket_path); !s.ok()) return s;
-  {
+  // The API socket, and optionally a read-only twin for consumers.
+  auto serve_socket = [&](const std::string& path, grpc::Service* service) -> absl::StatusOr<std::unique_ptr<grpc::Server>> {
+    if (auto s = PrepareSocketPath(path); !s.ok()) return s;
     grpc::ServerBuilder b;
     ApplyCommonArgs(b, options_);
-    b.AddListeningPort("unix:" + options_.socket_path, grpc::InsecureServerCredentials());
-    b.RegisterService(service_.get());
+    b.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+    b.RegisterService(service);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
     ic.push_back(MakeGrpcMetricsInterceptorFactory(grpc_metrics));
     b.experimental().SetInterceptorCreators(std::move(ic));
-    api_server_ = b.BuildAndStart();
-    if (!api_server_) return absl::UnavailableError(absl::StrCat("cannot listen on unix://", options_.socket_path));
-    if (::chmod(options_.socket_path.c_str(), options_.socket_mode) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat("chmod ", options_.socket_path, ": ", std::strerror(errno)));
+    std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+    if (!server) return absl::UnavailableError(absl::StrCat("cannot listen on unix://", path));
+    // The default health service answers SERVING for "" until told otherwise.
+    MarkNotServing(server.get());
+    if (::chmod(path.c_str(), options_.socket_mode) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": ", std::strerror(errno)));
     }
+    return server;
+  };
+  auto api = serve_socket(options_.socket_path, service_.get());
+  if (!api.ok()) return api.status();
+  api_server_ = std::move(*api);
+  if (!options_.read_only_socket_path.empty()) {
+    read_only_service_ = std::make_unique<GpuService>(registry_, metrics_.get(), /*read_only=*/true);
+    auto ro = serve_socket(options_.read_only_socket_path, read_only_service_.get());
+    if (!ro.ok()) return ro.status();
+    read_only_server_ = std::move(*ro);
   }
   {
     grpc::ServerBuilder b;
@@ -178,6 +198,7 @@ absl::Status DeviceApiServer::Init() {
       return absl::UnavailableError(
           absl::StrCat("health probe bind address ", options_.health_probe_bind_address, ": cannot listen"));
     }
+    MarkNotServing(health_server_.get());
   }
   HttpServer::Handlers h;
   std::weak_ptr<ServerMetrics> wm = metrics_;
@@ -202,9 +223,8 @@ absl::Status DeviceApiServer::Init() {
 
 void DeviceApiServer::SetServing(bool serving) {
   ready_ = serving;
-  for (grpc::Server* s : {api_server_.get(), health_server_.get()}) {
+  for (grpc::Server* s : {api_server_.get(), read_only_server_.get(), health_server_.get()}) {
     if (s == nullptr || s->GetHealthCheckService() == nullptr) continue;
-    s->GetHealthCheckService()->SetServingStatus(serving);
     s->GetHealthCheckService()->SetServingStatus("", serving);
     s->GetHealthCheckService()->SetServingStatus(kGpuServiceName, serving);
   }
@@ -222,7 +242,9 @@ void DeviceApiServer::Shutdown() {
   // New unary calls are refused with UNAVAILABLE from here on; open watches
   // end with UNAVAILABLE so clients resume elsewhere.
   if (service_) service_->StartDraining();
+  if (read_only_service_) read_only_service_->StartDraining();
   if (store_) store_->Shutdown();
+  if (read_only_service_) read_only_service_->WaitIdle(deadline);
   if (service_ && !service_->WaitIdle(deadline)) {
     spdlog::warn("shutdown grace period {} expired with unary calls in flight; cancelling them",
                  absl::FormatDuration(options_.shutdown_grace_period));
@@ -232,12 +254,14 @@ void DeviceApiServer::Shutdown() {
   // clients to hang up after GOAWAY.
   const auto now = std::chrono::system_clock::now();
   if (api_server_) api_server_->Shutdown(now);
+  if (read_only_server_) read_only_server_->Shutdown(now);
   if (health_server_) {
     if (health_server_->GetHealthCheckService()) health_server_->GetHealthCheckService()->Shutdown();
     health_server_->Shutdown(now);
   }
   if (http_) http_->Stop();
   if (api_server_) ::unlink(options_.socket_path.c_str());
+  if (read_only_server_) ::unlink(options_.read_only_socket_path.c_str());
   spdlog::info("shutdown complete");
 }
 

@@ -57,7 +57,9 @@ class DeviceApiServer {
   std::shared_ptr<ServerMetrics> metrics_;
   std::shared_ptr<GpuRegistry> registry_;
   std::unique_ptr<GpuService> service_;
+  std::unique_ptr<GpuService> read_only_service_;
   std::unique_ptr<grpc::Server> api_server_;
+  std::unique_ptr<grpc::Server> read_only_server_;
   std::unique_ptr<grpc::Server> health_server_;
   std::unique_ptr<HttpServer> http_;
   int health_port_ = 0;

@@ -1,3 +1,4 @@
+#include "common/strings.h"
 #include "common/duration.h"
 
 #include <cstdint>
@@ -9,13 +10,6 @@
 namespace deviceapi::common {
 namespace {
 
-// absl::string_view is not std::string_view in this abseil build, so concatenate with fmt.
-template <typename... Args>
-std::string Cat(const Args&... args) {
-  std::string out;
-  ((out += fmt::to_string(args)), ...);
-  return out;
-}
 
 using int128 = __int128;
 constexpr int128 kMaxNanos = std::numeric_limits<int64_t>::max();

@@ -132,6 +132,33 @@ TEST_P(BadInput, BadListAndWatchOptions) {
   }
 }
 
+// The read-only socket serves reads and watches; every write is PERMISSION_DENIED and changes nothing.
+TEST_P(BadInput, WritesOnReadOnlySocket) {
+  v1::Gpu g = MustCreate("gpu-ro");
+  auto ro = v1::GpuService::NewStub(server().NewChannel(server().read_only_target()));
+  v1::Gpu got;
+  ASSERT_TRUE(GetGpu(*ro, "gpu-ro", &got).ok());
+  EXPECT_EQ(got.metadata().uid(), g.metadata().uid());
+  v1::GpuList l;
+  ASSERT_TRUE(ListGpus(*ro, {}, &l).ok());
+  EXPECT_EQ(l.items_size(), 1);
+  WatchStream w(*ro, "");
+  auto ev = w.NextEvent();
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->type(), "ADDED");
+  auto s = CreateGpu(*ro, MakeGpu("gpu-ro2"));
+  EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("read-only"));
+  v1::Gpu u = g;
+  u.mutable_spec()->set_serial("x");
+  EXPECT_EQ(UpdateGpu(*ro, u).error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(UpdateGpuStatus(*ro, u).error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(PatchGpu(*ro, "gpu-ro", "merge", "{}").error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(DeleteGpu(*ro, "gpu-ro").error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(MustGet("gpu-ro").metadata().resource_version(), g.metadata().resource_version());
+  EXPECT_TRUE(w.Quiet(absl::Milliseconds(100)));
+}
+
 DEVICEAPI_CONFORMANCE_SUITE(BadInput);
 
 }  // namespace

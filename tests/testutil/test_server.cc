@@ -28,6 +28,8 @@ std::unique_ptr<TestServer> TestServer::Start(const std::string& endpoint, Optio
   apiserver::ServerOptions o = apiserver::DefaultServerOptions();
   o.socket_path = t->dir_.path() + "/api.sock";
   o.bind_address = "unix://" + o.socket_path;
+  o.read_only_socket_path = t->dir_.path() + "/ro.sock";
+  o.read_only_bind_address = "unix://" + o.read_only_socket_path;
   o.health_host = "127.0.0.1";
   o.health_port = 0;
   o.health_probe_bind_address = "127.0.0.1:0";
@@ -61,13 +63,15 @@ void TestServer::Restart() {
   Connect();
 }
 
-std::shared_ptr<grpc::Channel> TestServer::NewChannel() const {
+std::shared_ptr<grpc::Channel> TestServer::NewChannel() const { return NewChannel(target()); }
+
+std::shared_ptr<grpc::Channel> TestServer::NewChannel(const std::string& target) const {
   static std::atomic<int> seq{0};
   grpc::ChannelArguments args;
   // A distinct argument keeps gRPC from sharing the subchannel (connection).
   args.SetInt("deviceapi.test.channel", seq++);
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  return grpc::CreateCustomChannel(target(), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
 std::unique_ptr<v1::GpuService::Stub> TestServer::NewStub() const { return v1::GpuService::NewStub(NewChannel()); }

@@ -50,9 +50,12 @@ class TestServer {
   // A stub on a fresh connection of its own (separate HTTP/2 flow control).
   std::unique_ptr<v1::GpuService::Stub> NewStub() const;
   std::shared_ptr<grpc::Channel> NewChannel() const;
+  std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) const;
   apiserver::DeviceApiServer& server() { return *server_; }
   const apiserver::ServerOptions& options() const { return options_; }
   std::string target() const { return "unix://" + options_.socket_path; }
+  // The read-only socket every test server also serves (writes: PERMISSION_DENIED).
+  std::string read_only_target() const { return "unix://" + options_.read_only_socket_path; }
 
   // Graceful stop and start again on the same socket with the same options.
   void Restart();

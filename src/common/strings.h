@@ -1,0 +1,26 @@
+// String glue for this abseil build: Debian's abseil has its own
+// absl::string_view (not std::string_view), so absl::StrCat and friends do not
+// take std::string_view. These helpers bridge the two.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "absl/strings/string_view.h"
+
+namespace deviceapi::common {
+
+// Concatenates anything fmt can format (std::string_view included).
+template <typename... Args>
+std::string Cat(const Args&... args) {
+  std::string out;
+  ((out += fmt::to_string(args)), ...);
+  return out;
+}
+
+inline absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+inline std::string_view ToStd(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+
+}  // namespace deviceapi::common
