@@ -51,6 +51,12 @@ TEST(Examples, ProviderListWatch) {
   EXPECT_THAT(watch.output, HasSubstr("ADDED gpu-example-0000"));
   EXPECT_THAT(watch.output, HasSubstr("ADDED gpu-example-0001"));
 
+  Result informer = RunCommand(std::string(EXAMPLE_INFORMER) + server_flag + " --max-events 2 --duration-seconds 30");
+  ASSERT_EQ(informer.exit_code, 0) << informer.output;
+  EXPECT_THAT(informer.output, HasSubstr("ADDED gpu-example-0000"));
+  EXPECT_THAT(informer.output, HasSubstr("ADDED gpu-example-0001"));
+  EXPECT_THAT(informer.output, HasSubstr("SYNCED 2 GPU(s)"));
+
   // Result again: the provider finds its GPUs registered and keeps updating them.
   Result again = RunCommand(std::string(EXAMPLE_PROVIDER) + server_flag + " --gpus 2 --iterations 1");
   ASSERT_EQ(again.exit_code, 0) << again.output;
