@@ -81,6 +81,12 @@ ServerMetrics::ServerMetrics()
                             .Help("Total number of watchers closed because they fell behind.")
                             .Register(*registry_)
                             .Add({})),
+      heartbeat_timeouts_(prometheus::BuildCounter()
+                              .Name("device_api_server_condition_heartbeat_timeouts_total")
+                              .Help("Total number of conditions marked Unknown because their provider "
+                                    "stopped refreshing lastHeartbeatTime.")
+                              .Register(*registry_)
+                              .Add({})),
       store_collector_(std::make_unique<StoreCollector>()),
       process_collector_(std::make_unique<ProcessCollector>()) {
   const common::BuildInfo& info = common::GetBuildInfo();
@@ -135,6 +141,8 @@ void ServerMetrics::RecordWatchEventSent(std::string_view type) {
 }
 
 void ServerMetrics::RecordWatcherEvicted() { watchers_evicted_.Increment(); }
+
+void ServerMetrics::RecordHeartbeatTimeout() { heartbeat_timeouts_.Increment(); }
 
 void ServerMetrics::SetStoreGaugesProvider(std::function<StoreGauges()> provider) {
   store_collector_->SetProvider(std::move(provider));

@@ -67,6 +67,9 @@ class ServerMetrics {
   // One watcher closed because its queue overflowed.
   void RecordWatcherEvicted();
 
+  // One condition marked Unknown because its provider stopped heartbeating.
+  void RecordHeartbeatTimeout();
+
   // Installs (or with nullptr removes) the function sampled at every scrape. The provider runs on
   // the scraping thread while an internal lock is held; once this call returns, a replaced
   // provider is no longer running and will not be called again, so its captures may be destroyed.
@@ -86,6 +89,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& writes_;
   prometheus::Family<prometheus::Counter>& events_sent_;
   prometheus::Counter& watchers_evicted_;
+  prometheus::Counter& heartbeat_timeouts_;
   std::array<prometheus::Counter*, kEventTypes.size()> known_event_counters_{};
   std::unique_ptr<StoreCollector> store_collector_;
   std::unique_ptr<ProcessCollector> process_collector_;

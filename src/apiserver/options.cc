@@ -121,6 +121,7 @@ struct RawFlags {
   std::string socket_mode;
   std::string watch_history_age;
   std::string watch_bookmark_interval;
+  std::string condition_heartbeat_timeout;
 };
 
 }  // namespace
@@ -294,6 +295,8 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   CheckPositiveDuration(errors, "watch-history-age", o.watch_history_age);
   CheckAtLeast(errors, "watch-queue-size", o.watch_queue_size, 1);
   CheckPositiveDuration(errors, "watch-bookmark-interval", o.watch_bookmark_interval);
+  CheckDurationRange(errors, "condition-heartbeat-timeout", o.condition_heartbeat_timeout, absl::ZeroDuration(),
+                     absl::Hours(24));
   CheckAtLeast(errors, "max-objects", o.max_objects, 1);
   CheckAtLeast(errors, "max-conditions", o.max_conditions, 1);
   CheckAtLeast(errors, "v", o.verbosity, 0);
@@ -316,6 +319,7 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
   raw.socket_mode = "0660";
   raw.watch_history_age = FormatGoDuration(defaults.watch_history_age);
   raw.watch_bookmark_interval = FormatGoDuration(defaults.watch_bookmark_interval);
+  raw.condition_heartbeat_timeout = FormatGoDuration(defaults.condition_heartbeat_timeout);
 
   std::string program = argc > 0 ? argv[0] : "device-api-server";
   if (size_t slash = program.rfind('/'); slash != std::string::npos) program.erase(0, slash + 1);
@@ -351,6 +355,8 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
   add("watch-history-age", raw.watch_history_age, "age of the oldest event kept (> 0)");
   add("watch-queue-size", o.watch_queue_size, "events queued per watcher before eviction (>= 1)");
   add("watch-bookmark-interval", raw.watch_bookmark_interval, "interval of BOOKMARK events (> 0)");
+  add("condition-heartbeat-timeout", raw.condition_heartbeat_timeout,
+      "mark a condition Unknown when its lastHeartbeatTime is older than this (0 disables)");
   add("max-objects", o.max_objects, "maximum number of stored objects (>= 1)");
   add("max-conditions", o.max_conditions, "maximum conditions per object (>= 1)");
   app.add_option("-v,--v", o.verbosity, "log verbosity (klog -v)")->envname(EnvVarName("v"));
@@ -397,6 +403,7 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
   duration("shutdown-delay", raw.shutdown_delay, o.shutdown_delay);
   duration("watch-history-age", raw.watch_history_age, o.watch_history_age);
   duration("watch-bookmark-interval", raw.watch_bookmark_interval, o.watch_bookmark_interval);
+  duration("condition-heartbeat-timeout", raw.condition_heartbeat_timeout, o.condition_heartbeat_timeout);
 
   if (absl::StatusOr<std::string> path = ParseUnixBindAddress(o.bind_address); path.ok()) {
     o.socket_path = *path;

@@ -65,6 +65,9 @@ struct ServerOptions {
   absl::Duration watch_history_age = absl::Minutes(10);       // --watch-history-age, > 0
   int64_t watch_queue_size = 1000;                            // --watch-queue-size, >= 1
   absl::Duration watch_bookmark_interval = absl::Seconds(10); // --watch-bookmark-interval, > 0
+  // --condition-heartbeat-timeout: a condition whose lastHeartbeatTime is older than this is
+  // marked Unknown (reason ProviderHeartbeatTimeout). 0 disables.
+  absl::Duration condition_heartbeat_timeout = absl::Seconds(40);
 
   int64_t max_objects = 4096;  // --max-objects, >= 1
   int max_conditions = 64;     // --max-conditions, >= 1

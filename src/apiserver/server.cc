@@ -17,6 +17,7 @@
 #include "apiserver/gpu_registry.h"
 #include "apiserver/gpu_service.h"
 #include "apiserver/grpc_metrics.h"
+#include "apiserver/heartbeat_monitor.h"
 #include "apiserver/http_server.h"
 #include "apiserver/metrics.h"
 #include "common/version.h"
@@ -214,6 +215,14 @@ absl::Status DeviceApiServer::Init() {
   http_ = std::move(*http);
 
   if (auto s = store_->Ready(); !s.ok()) return s;
+  if (options_.condition_heartbeat_timeout > absl::ZeroDuration()) {
+    HeartbeatMonitorOptions ho;
+    ho.timeout = options_.condition_heartbeat_timeout;
+    ho.on_timeout = [wm] {
+      if (auto m = wm.lock()) m->RecordHeartbeatTimeout();
+    };
+    heartbeats_ = std::make_unique<HeartbeatMonitor>(store_, std::move(ho));
+  }
   SetServing(true);
   spdlog::info("device-api-server {} serving unix://{} (health :{}, metrics :{}, datastore {}) ready in {}",
                common::GetBuildInfo().version, options_.socket_path, health_port_, http_->port(),
@@ -241,6 +250,7 @@ void DeviceApiServer::Shutdown() {
   const absl::Time deadline = absl::Now() + options_.shutdown_grace_period;
   // New unary calls are refused with UNAVAILABLE from here on; open watches
   // end with UNAVAILABLE so clients resume elsewhere.
+  heartbeats_.reset();  // no more server-side writes
   if (service_) service_->StartDraining();
   if (read_only_service_) read_only_service_->StartDraining();
   if (store_) store_->Shutdown();

@@ -19,6 +19,7 @@ class Store;
 namespace deviceapi::apiserver {
 
 class GpuService;
+class HeartbeatMonitor;
 class GpuRegistry;
 class GrpcServerMetrics;
 class HttpServer;
@@ -62,6 +63,7 @@ class DeviceApiServer {
   std::unique_ptr<grpc::Server> read_only_server_;
   std::unique_ptr<grpc::Server> health_server_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<HeartbeatMonitor> heartbeats_;
   int health_port_ = 0;
   std::atomic<bool> ready_{false};
   std::atomic<bool> shut_down_{false};
