@@ -10,7 +10,7 @@ CTEST_FLAGS ?=
 RUN_DIR := $(CURDIR)/run
 RUN_ARGS ?=
 
-.PHONY: all deps configure build run test clean format asan tsan
+.PHONY: all deps configure build run test clean format asan tsan bench
 
 all: build
 
@@ -45,3 +45,7 @@ tsan:
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan
+
+# The benchmark suite (docs/performance.md): server vs etcd vs the bare-gRPC floor, < 10 minutes.
+bench: configure
+	BUILD_DIR=$(BUILD_DIR) BUILD_TYPE=$(BUILD_TYPE) ./scripts/bench.sh $(BENCH_ARGS)
