@@ -162,7 +162,11 @@ absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyStatus(const v1::Gpu& c
   if (!im.resource_version().empty() && im.resource_version() != cm.resource_version()) {
     return am::ConflictError(cm.name());
   }
-  v1::Gpu next = cur;
+  // Build the new object from the old metadata and spec and the new status
+  // (copying the old status only to overwrite it would double the work).
+  v1::Gpu next;
+  *next.mutable_metadata() = cur.metadata();
+  if (cur.has_spec()) *next.mutable_spec() = cur.spec();
   *next.mutable_status() = in.status();
   am::DefaultTransitionTimes(next.mutable_status(), &cur.status(), opts_.clock());
   if (MessageDifferencer::Equals(cur.status(), next.status())) return std::optional<v1::Gpu>();
