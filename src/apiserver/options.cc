@@ -275,8 +275,13 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   size_t sep = endpoint.find("://");
   std::string_view scheme = sep == std::string_view::npos ? "" : endpoint.substr(0, sep);
   if (scheme == "memory") {
-    // The only backend so far.
-  } else if (scheme == "sqlite" || scheme == "etcd") {
+  } else if (scheme == "sqlite") {
+    std::string_view path = endpoint.substr(sep + 3);
+    if (path.empty() || path.front() != '/' || path.back() == '/') {
+      errors.push_back(Cat("datastore endpoint \"", endpoint,
+                           "\": sqlite needs an absolute file path, e.g. sqlite:///var/lib/device-api/state.db"));
+    }
+  } else if (scheme == "etcd") {
     errors.push_back(Cat("datastore scheme \"", scheme, "\" is not supported yet"));
   } else {
     errors.push_back(Cat("unsupported datastore endpoint \"", endpoint,
@@ -345,7 +350,7 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
       "time to report not-ready before shutting down (0..10m)");
   add("hostname-override", raw.hostname_override,
       "node name to use instead of the host name (default: gethostname(), else $NODE_NAME)");
-  add("datastore-endpoint", o.datastore_endpoint, "storage backend: memory://");
+  add("datastore-endpoint", o.datastore_endpoint, "storage backend: memory:// or sqlite:///abs/path/state.db");
   add("max-recv-msg-size", o.max_recv_msg_size, "largest request message in bytes (1 KiB..16 MiB)");
   add("max-send-msg-size", o.max_send_msg_size, "largest response message in bytes");
   add("max-streams-per-connection", o.max_streams_per_connection,

@@ -1,21 +1,32 @@
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include <string>
+
+#include "common/strings.h"
 #include "storage/memory/memory_store.h"
+#include "storage/sqlite/sqlite_persister.h"
 #include "storage/store.h"
 
 namespace deviceapi::storage {
+
+using ::deviceapi::common::Cat;
 
 absl::StatusOr<StorePtr> OpenStore(std::string_view endpoint, const StoreConfig& config) {
   if (endpoint == "memory://" || endpoint == "memory") {
     return StorePtr(MemoryStore::Create(config, MemoryStore::WallClockStartRv()));
   }
-  for (std::string_view scheme : {"sqlite", "etcd"}) {
-    if (std::string(endpoint).rfind(std::string(scheme) + "://", 0) == 0) {
-      return absl::UnimplementedError("datastore scheme \"" + std::string(scheme) + "\" is not supported yet");
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (endpoint.substr(0, kSqlite.size()) == kSqlite) {
+    std::string path(endpoint.substr(kSqlite.size()));
+    if (path.empty() || path.front() != '/') {
+      return absl::InvalidArgumentError(
+          Cat("datastore endpoint \"", endpoint, "\": want sqlite:///absolute/path/to/state.db"));
     }
+    return OpenSqliteStore(path, config);
+  }
+  if (endpoint.substr(0, 7) == "etcd://") {
+    return absl::UnimplementedError("datastore scheme \"etcd\" is not supported yet");
   }
   return absl::InvalidArgumentError(
-      "unsupported datastore endpoint \"" + std::string(endpoint) + "\": want memory://");
+      Cat("unsupported datastore endpoint \"", endpoint, "\": want memory:// or sqlite:///abs/path"));
 }
 
 }  // namespace deviceapi::storage

@@ -21,7 +21,9 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::vector<std::string> ConformanceEndpoints() { return {"memory://"}; }
+// "sqlite://" (no path) stands for a database file in each TestServer's own
+// temp dir (see TestServer::Start).
+std::vector<std::string> ConformanceEndpoints() { return {"memory://", "sqlite://"}; }
 
 std::unique_ptr<TestServer> TestServer::Start(const std::string& endpoint, OptionsTweak tweak) {
   std::unique_ptr<TestServer> t(new TestServer());
@@ -37,7 +39,8 @@ std::unique_ptr<TestServer> TestServer::Start(const std::string& endpoint, Optio
   o.metrics_port = 0;
   o.metrics_bind_address = "127.0.0.1:0";
   o.shutdown_grace_period = absl::Seconds(5);
-  o.datastore_endpoint = endpoint;
+  // A bare "sqlite://" gets a database of its own, kept across Restart().
+  o.datastore_endpoint = endpoint == "sqlite://" ? "sqlite://" + t->dir_.path() + "/state.db" : endpoint;
   o.datastore_scheme = endpoint.substr(0, endpoint.find(':'));
   if (tweak) tweak(o);
   t->options_ = o;

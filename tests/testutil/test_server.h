@@ -37,12 +37,14 @@ class TempDir {
 using OptionsTweak = std::function<void(apiserver::ServerOptions&)>;
 
 // The datastore endpoints the conformance suite runs against. Backends that
-// need an external peer appear only when it is available.
+// need an external peer appear only when it is available. "sqlite://" is
+// resolved per TestServer (see TestServer::Start).
 std::vector<std::string> ConformanceEndpoints();
 
 class TestServer {
  public:
   // Starts a server with test-friendly defaults (ports 0, socket in a temp dir).
+  // "sqlite://" (no path) means sqlite://<the temp dir>/state.db.
   static std::unique_ptr<TestServer> Start(const std::string& endpoint = "memory://", OptionsTweak tweak = {});
   ~TestServer();
 

@@ -1,15 +1,18 @@
 #include "storage/memory/memory_store.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "apimachinery/conditions.h"
+#include "common/strings.h"
 #include "apimachinery/errors.h"
 #include "storage/continue_token.h"
 
 namespace deviceapi::storage {
 
 namespace am = ::deviceapi::apimachinery;
+using ::deviceapi::common::ToStd;
 
 namespace {
 
@@ -40,10 +43,28 @@ std::shared_ptr<MemoryStore> MemoryStore::Create(const StoreConfig& config, uint
   return std::make_shared<MemoryStore>(config, start_rv);
 }
 
+absl::StatusOr<std::shared_ptr<MemoryStore>> MemoryStore::CreateWithPersister(
+    const StoreConfig& config, std::unique_ptr<Persister> persister) {
+  auto state = persister->Load();
+  if (!state.ok()) return state.status();
+  const uint64_t start_rv = std::max(state->last_rv, WallClockStartRv());
+  if (auto s = persister->RecordRv(start_rv); !s.ok()) return s;
+  SnapshotPtr snap = Snapshot::Empty(start_rv);
+  for (const ObjectPtr& obj : state->objects) {
+    snap = snap->With(MakeKey(obj->metadata().namespace_(), obj->metadata().name()), obj, start_rv);
+  }
+  return std::make_shared<MemoryStore>(config, start_rv, std::move(snap), std::move(persister));
+}
+
 MemoryStore::MemoryStore(const StoreConfig& config, uint64_t start_rv)
+    : MemoryStore(config, start_rv, Snapshot::Empty(start_rv), nullptr) {}
+
+MemoryStore::MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial,
+                         std::unique_ptr<Persister> persister)
     : config_(config),
+      persister_(std::move(persister)),
       history_(config.history_size, config.history_age, start_rv),
-      snapshot_(Snapshot::Empty(start_rv)),
+      snapshot_(std::move(initial)),
       hub_(WatchHubOptions{config.bookmark_interval, config.on_watcher_evicted}) {}
 
 MemoryStore::~MemoryStore() { Shutdown(); }
@@ -172,10 +193,11 @@ absl::StatusOr<ListResult> MemoryStore::List(const ListOptions& opts) {
   return out;
 }
 
-ObjectPtr MemoryStore::CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj,
-                                    ObjectPtr prev) {
+absl::StatusOr<ObjectPtr> MemoryStore::CommitLocked(const std::string& key, EventType type,
+                                                    std::shared_ptr<v1::Gpu> obj, ObjectPtr prev) {
   SnapshotPtr cur = Current();
   const uint64_t rv = cur->rv() + 1;
+  // `obj` is private to this call until published: stamping it is no trace.
   obj->mutable_metadata()->set_resource_version(std::to_string(rv));
   ObjectPtr committed = std::move(obj);
   auto ev = std::make_shared<Event>();
@@ -184,6 +206,11 @@ ObjectPtr MemoryStore::CommitLocked(const std::string& key, EventType type, std:
   ev->object = committed;
   ev->prev = std::move(prev);
   ev->time = absl::Now();
+  if (persister_) {
+    if (absl::Status s = persister_->Commit(*ev); !s.ok()) {
+      return absl::UnavailableError(common::Cat("storage: the change was not persisted: ", ToStd(s.message())));
+    }
+  }
   history_.Append(ev);
   hub_.Publish(ev);
   SnapshotPtr next = cur->With(key, type == EventType::kDeleted ? nullptr : committed, rv);

@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/history_ring.h"
+#include "storage/persister.h"
 #include "storage/snapshot.h"
 #include "storage/store.h"
 #include "storage/watch_hub.h"
@@ -21,8 +22,17 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // above any RV an earlier process could have issued (wall clock in µs).
   static std::shared_ptr<MemoryStore> Create(const StoreConfig& config, uint64_t start_rv);
   static uint64_t WallClockStartRv();
+  // A durable store: loads the persisted objects and starts the RV at
+  // max(last persisted RV, wall clock µs) (recorded back to the persister), so
+  // RVs keep increasing across restarts. The history ring starts empty: a
+  // watch or Exact list from before the restart is OUT_OF_RANGE (except at
+  // exactly the current RV), as with the memory backend. Every commit is
+  // persisted before it is published.
+  static absl::StatusOr<std::shared_ptr<MemoryStore>> CreateWithPersister(const StoreConfig& config,
+                                                                          std::unique_ptr<Persister> persister);
 
   explicit MemoryStore(const StoreConfig& config, uint64_t start_rv);
+  MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial, std::unique_ptr<Persister> persister);
   ~MemoryStore() override;
 
   absl::StatusOr<ObjectPtr> Get(const ObjectKey& key, std::string_view rv) override;
@@ -38,8 +48,10 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
 
  private:
   SnapshotPtr Current() const;
-  // Commits `obj` (null: delete) at key under the commit lock.
-  ObjectPtr CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj, ObjectPtr prev)
+  // Commits `obj` at key under the commit lock (type kDeleted: removes key,
+  // `obj` is the last state). Persists first: on a persist failure returns
+  // UNAVAILABLE and leaves no trace (no RV consumed, no event, no history).
+  absl::StatusOr<ObjectPtr> CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj, ObjectPtr prev)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // The objects at exactly `rv`, rebuilt from the current snapshot and the
   // history; OUT_OF_RANGE when the history no longer reaches back to it.
@@ -47,6 +59,8 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   absl::StatusOr<uint64_t> CheckNotAhead(std::string_view rv_string, uint64_t current) const;
 
   const StoreConfig config_;
+  // Null for the pure in-memory backend. Used only under commit_mu_.
+  const std::unique_ptr<Persister> persister_;
 
   // Serializes writers and orders them with watch registration.
   // Lock order: commit_mu_ -> snap_mu_, commit_mu_ -> hub's locks.

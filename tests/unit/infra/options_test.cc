@@ -224,8 +224,9 @@ TEST(ParseServerOptionsTest, ValidationMessages) {
       {{"--shutdown-delay=-1s"}, "--shutdown-delay must be between 0s and 10m0s, got -1s"},
       {{"--hostname-override=bad_name"}, "must be a lower-case DNS-1123 subdomain"},
       {{"--hostname-override=-x"}, "DNS-1123"},
-      {{"--datastore-endpoint=sqlite:///var/lib/x.db"},
-       "datastore scheme \"sqlite\" is not supported yet"},
+      {{"--datastore-endpoint=sqlite://var/lib/x.db"}, "sqlite needs an absolute file path"},
+      {{"--datastore-endpoint=sqlite://"}, "sqlite needs an absolute file path"},
+      {{"--datastore-endpoint=sqlite:///var/lib/"}, "sqlite needs an absolute file path"},
       {{"--datastore-endpoint=etcd://127.0.0.1:2379"}, "datastore scheme \"etcd\" is not supported yet"},
       {{"--datastore-endpoint=redis://x"}, "unsupported datastore endpoint \"redis://x\""},
       {{"--datastore-endpoint=memory"}, "unsupported datastore endpoint"},
@@ -258,6 +259,14 @@ TEST(ParseServerOptionsTest, ValidationMessages) {
 TEST(ParseServerOptionsTest, ReportsEveryProblem) {
   std::string message = ParseError({"--watch-queue-size=0", "--max-objects=0"});
   EXPECT_THAT(message, HasSubstr("--watch-queue-size must be >= 1, got 0\n--max-objects"));
+}
+
+// sqlite:// with an absolute file path is a valid datastore.
+TEST(ParseServerOptionsTest, AcceptsSqliteEndpoint) {
+  absl::StatusOr<ParseResult> r = Parse({"--datastore-endpoint=sqlite:///var/lib/device-api/state.db"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.datastore_endpoint, "sqlite:///var/lib/device-api/state.db");
+  EXPECT_EQ(r->options.datastore_scheme, "sqlite");
 }
 
 // Port 0 may be shared by both listeners (tests pick free ports).
