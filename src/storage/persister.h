@@ -1,0 +1,36 @@
+// The durability hook under MemoryStore: a durable backend (SQLite) is the
+// in-memory serving layer plus a Persister. The store calls Commit() under its
+// commit lock before the change becomes visible anywhere (snapshot, history,
+// watches); if it fails the write fails with UNAVAILABLE and nothing changes.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/event.h"
+
+namespace deviceapi::storage {
+
+struct PersistedState {
+  std::vector<ObjectPtr> objects;  // each carries the RV it was last written at
+  uint64_t last_rv = 0;            // the highest RV ever committed (or recorded)
+};
+
+class Persister {
+ public:
+  virtual ~Persister() = default;
+  // Reads every stored object and the last RV (start-up only).
+  virtual absl::StatusOr<PersistedState> Load() = 0;
+  // Durably records one change (kAdded/kModified: upsert ev.object; kDeleted:
+  // remove the key of ev.object) together with ev.rv as the last RV. Called
+  // under the store's commit lock, one at a time. Returns OK only once the
+  // change is durable; any error leaves the stored state as it was.
+  virtual absl::Status Commit(const Event& ev) = 0;
+  // Records `rv` as the last RV without an object change (the store's start
+  // RV), so RVs never go back even if the wall clock does.
+  virtual absl::Status RecordRv(uint64_t rv) = 0;
+};
+
+}  // namespace deviceapi::storage
