@@ -25,7 +25,8 @@ configure: deps $(BUILD_DIR)/build.ninja
 build: configure
 	ninja -C $(BUILD_DIR) -j$(JOBS)
 
-run: build
+run: configure
+	ninja -C $(BUILD_DIR) -j$(JOBS) device-api-server devicectl
 	mkdir -p $(RUN_DIR)
 	$(BUILD_DIR)/cmd/device-api-server/device-api-server \
 	  --bind-address unix://$(RUN_DIR)/device-api.sock \
