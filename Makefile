@@ -10,7 +10,7 @@ CTEST_FLAGS ?=
 RUN_DIR := $(CURDIR)/run
 RUN_ARGS ?=
 
-.PHONY: all deps configure build run test clean format asan tsan bench
+.PHONY: all deps configure build run test clean format asan bench
 
 all: build
 
@@ -41,11 +41,8 @@ test: build
 asan:
 	$(MAKE) test BUILD_DIR=build-asan CMAKE_FLAGS="-DDEVICEAPI_SANITIZE=address,undefined"
 
-tsan:
-	$(MAKE) test BUILD_DIR=build-tsan CMAKE_FLAGS="-DDEVICEAPI_SANITIZE=thread"
-
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan
+	rm -rf $(BUILD_DIR) build-asan
 
 # The benchmark suite (docs/performance.md): server vs etcd vs the bare-gRPC floor, < 10 minutes.
 bench: configure
