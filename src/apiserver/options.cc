@@ -1,3 +1,4 @@
+#include "common/klog_args.h"
 #include "common/strings.h"
 #include "apiserver/options.h"
 
@@ -368,17 +369,8 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
   add("log-format", o.log_format, "log format: text or json");
   app.add_flag("--version", raw.version, "print version information as JSON and exit");
 
-  // klog and pflag accept "-v=4"; CLI11 reads "-v=4" as the value "=4".
-  std::vector<std::string> args;
-  args.reserve(argc > 0 ? argc : 1);
-  args.push_back(argc > 0 ? argv[0] : "device-api-server");
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.starts_with("-v=")) arg = "-" + arg;
-    args.push_back(std::move(arg));
-  }
-  std::vector<const char*> cargs;
-  for (const std::string& a : args) cargs.push_back(a.c_str());
+  const std::vector<std::string> args = common::KlogArgs(argc, argv, "device-api-server");
+  const std::vector<const char*> cargs = common::CArgs(args);
 
   try {
     app.parse(static_cast<int>(cargs.size()), cargs.data());

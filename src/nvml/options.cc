@@ -1,3 +1,4 @@
+#include "common/klog_args.h"
 #include "nvml/options.h"
 
 #include <cstdlib>
@@ -71,16 +72,8 @@ absl::StatusOr<ParseResult> ParseProviderOptions(int argc, const char* const* ar
   app.add_option("--log-format", o.log_format, "log format: text or json");
   app.add_flag("--version", version, "print version information as JSON and exit");
 
-  // klog accepts "-v=4"; CLI11 reads "-v=4" as the value "=4".
-  std::vector<std::string> args;
-  args.push_back(argc > 0 ? argv[0] : "nvml-provider");
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.starts_with("-v=")) arg = "-" + arg;
-    args.push_back(std::move(arg));
-  }
-  std::vector<const char*> cargs;
-  for (const std::string& a : args) cargs.push_back(a.c_str());
+  const std::vector<std::string> args = common::KlogArgs(argc, argv, "nvml-provider");
+  const std::vector<const char*> cargs = common::CArgs(args);
   try {
     app.parse(static_cast<int>(cargs.size()), cargs.data());
   } catch (const CLI::CallForHelp&) {
