@@ -67,14 +67,17 @@ struct State {
   std::string driver_version = "550.54.15";
   std::string events_path;
   int init_error = 0;
-  std::map<std::string, std::unique_ptr<FakeDevice>> devices;  // by UUID, never freed
+  std::map<std::string, std::unique_ptr<FakeDevice>> devices;  // by UUID, freed with the state
   std::vector<FakeDevice*> present;                             // config order
   int init_count = 0;
 };
 
+// A static object, not a heap one: it is destroyed when the library is
+// dlclose()d or the process exits, so leak checkers see nothing left behind.
+// Device handles stay valid until then.
 State& S() {
-  static State* s = new State();
-  return *s;
+  static State s;
+  return s;
 }
 
 struct EventSet {
