@@ -35,18 +35,16 @@ void Watcher::SetConsumer(WatchConsumer* c) {
   consumer_ = c;
 }
 
-std::optional<WatchItem> Watcher::Next() {
+std::optional<WatchItem> Watcher::Next(bool* more) {
   absl::MutexLock l(&mu_);
-  if (!initial_.empty()) {
-    WatchItem it = std::move(initial_.front());
-    initial_.pop_front();
+  std::deque<WatchItem>* q = !initial_.empty() ? &initial_ : !live_.empty() ? &live_ : nullptr;
+  if (q != nullptr) {
+    WatchItem it = std::move(q->front());
+    q->pop_front();
+    if (more != nullptr) *more = !initial_.empty() || !live_.empty();
     return it;
   }
-  if (!live_.empty()) {
-    WatchItem it = std::move(live_.front());
-    live_.pop_front();
-    return it;
-  }
+  if (more != nullptr) *more = false;
   if (!end_) armed_ = true;
   return std::nullopt;
 }

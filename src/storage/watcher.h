@@ -59,7 +59,8 @@ class Watcher {
   void SetConsumer(WatchConsumer* c);
   // Next item to send, or nullopt: then either ended() is set or the consumer
   // is notified (once) when an item arrives.
-  std::optional<WatchItem> Next();
+  // `more` (optional): set to whether further items are already queued.
+  std::optional<WatchItem> Next(bool* more = nullptr);
   // The status to end the stream with, once no item is left to send.
   std::optional<absl::Status> ended();
   // The consumer is going away: no more notifications. Blocks while a
