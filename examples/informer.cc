@@ -6,6 +6,7 @@
 //                              [--duration-seconds S]
 #include <atomic>
 #include <iostream>
+#include <mutex>
 #include <string>
 
 #include "absl/synchronization/notification.h"
@@ -38,9 +39,16 @@ int main(int argc, char** argv) {
   auto count = [&] {
     if (max_events >= 0 && ++seen >= max_events && !enough.HasBeenNotified()) enough.Notify();
   };
-  auto print = [](std::string_view what, const deviceapi::v1::Gpu& gpu) {
-    std::cout << what << " " << gpu.metadata().name() << " " << deviceapi::HealthName(deviceapi::GpuHealth(gpu))
-              << " " << gpu.metadata().resource_version() << std::endl;
+  // Handlers and main() both print: one line at a time, whole.
+  std::mutex out_mu;
+  auto print_line = [&out_mu](const std::string& line) {
+    std::lock_guard<std::mutex> lock(out_mu);
+    std::cout << line << std::endl;
+  };
+  auto print = [&print_line](std::string_view what, const deviceapi::v1::Gpu& gpu) {
+    print_line(std::string(what) + " " + gpu.metadata().name() + " " +
+               std::string(deviceapi::HealthName(deviceapi::GpuHealth(gpu))) + " " +
+               gpu.metadata().resource_version());
   };
   deviceapi::ResourceEventHandlerFuncs handlers;
   handlers.on_add = [&](const deviceapi::v1::Gpu& gpu, bool) {
@@ -63,8 +71,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto gpus = informer.Lister().List();
-  std::cout << "SYNCED " << (gpus.ok() ? gpus->size() : 0) << " GPU(s) at " << informer.LastSyncResourceVersion()
-            << std::endl;
+  print_line("SYNCED " + std::to_string(gpus.ok() ? gpus->size() : 0) + " GPU(s) at " +
+             informer.LastSyncResourceVersion());
 
   if (max_events == 0 || (max_events > 0 && seen.load() >= max_events)) return 0;
   if (end == absl::InfiniteFuture()) {
