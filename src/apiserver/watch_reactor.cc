@@ -23,7 +23,6 @@ void WatchReactor::Start(absl::StatusOr<std::unique_ptr<storage::WatchHandle>> h
 void WatchReactor::Pump() {
   std::optional<storage::WatchItem> item;
   std::optional<grpc::Status> finish;
-  bool more = false;
   {
     absl::MutexLock l(&mu_);
     if (in_flight_ || finished_) return;
@@ -31,7 +30,7 @@ void WatchReactor::Pump() {
       finished_ = true;
       finish = grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
     } else {
-      item = handle_->watcher().Next(&more);
+      item = handle_->watcher().Next();
       if (item) {
         in_flight_ = true;
         grpc::Slice slice = item->Wire();  // a reference to the shared bytes
@@ -44,11 +43,7 @@ void WatchReactor::Pump() {
   }
   if (item) {
     if (metrics_ != nullptr) metrics_->RecordWatchEventSent(storage::EventTypeName(item->as));
-    // A backlog goes out in as few flushes as possible: every write that
-    // another one follows right away may wait in gRPC's buffer.
-    grpc::WriteOptions wo;
-    if (more) wo.set_buffer_hint();
-    StartWrite(&buffer_, wo);
+    StartWrite(&buffer_);
   } else if (finish) {
     Finish(*finish);
   }

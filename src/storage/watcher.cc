@@ -35,16 +35,18 @@ void Watcher::SetConsumer(WatchConsumer* c) {
   consumer_ = c;
 }
 
-std::optional<WatchItem> Watcher::Next(bool* more) {
+std::optional<WatchItem> Watcher::Next() {
   absl::MutexLock l(&mu_);
-  std::deque<WatchItem>* q = !initial_.empty() ? &initial_ : !live_.empty() ? &live_ : nullptr;
-  if (q != nullptr) {
-    WatchItem it = std::move(q->front());
-    q->pop_front();
-    if (more != nullptr) *more = !initial_.empty() || !live_.empty();
+  if (!initial_.empty()) {
+    WatchItem it = std::move(initial_.front());
+    initial_.pop_front();
     return it;
   }
-  if (more != nullptr) *more = false;
+  if (!live_.empty()) {
+    WatchItem it = std::move(live_.front());
+    live_.pop_front();
+    return it;
+  }
   if (!end_) armed_ = true;
   return std::nullopt;
 }

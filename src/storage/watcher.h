@@ -59,8 +59,7 @@ class Watcher {
   void SetConsumer(WatchConsumer* c);
   // Next item to send, or nullopt: then either ended() is set or the consumer
   // is notified (once) when an item arrives.
-  // `more` (optional): set to whether further items are already queued.
-  std::optional<WatchItem> Next(bool* more = nullptr);
+  std::optional<WatchItem> Next();
   // The status to end the stream with, once no item is left to send.
   std::optional<absl::Status> ended();
   // The consumer is going away: no more notifications. Blocks while a
