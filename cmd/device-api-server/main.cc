@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include "common/signals.h"
 #include "absl/synchronization/mutex.h"
 #include "apiserver/options.h"
 #include "apiserver/server.h"
@@ -26,12 +27,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // Block the shutdown signals before any thread starts, then wait for them here.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const common::ShutdownSignals signals;
 
   auto server = apiserver::DeviceApiServer::Start(opts);
   if (!server.ok()) {
@@ -39,9 +35,7 @@ int main(int argc, char** argv) {
     std::cerr << "device-api-server: " << server.status().message() << std::endl;
     return 1;
   }
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("received {}", common::ShutdownSignals::Name(signals.Wait()));
   (*server)->Shutdown();
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "common/signals.h"
 #include "apiserver/http_server.h"
 #include "common/logging.h"
 #include "deviceapi/clientset.h"
@@ -31,12 +32,7 @@ int main(int argc, char** argv) {
   common::InitLogging(opts.verbosity, opts.log_format);
 
   // Block the shutdown signals before any thread starts, then wait for them here.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const common::ShutdownSignals signals;
 
   // Fail fast while the server is down (the provider retries with its own backoff) and reconnect
   // quickly when it comes back, so a restarted server is noticed within about a second.
@@ -102,9 +98,7 @@ int main(int argc, char** argv) {
                opts.server_address, opts.driver_root,
                opts.xid_policy == nvml::XidPolicyMode::kCatalog ? "catalog" : "device-plugin");
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("received {}, shutting down", common::ShutdownSignals::Name(signals.Wait()));
   // Shut down within a second: an API call in flight may hold the worker for up to
   // --api-timeout, and nothing it would still write matters once we are going away.
   auto done = std::async(std::launch::async, [&] {

@@ -1,4 +1,4 @@
-#include "common/klog_args.h"
+#include "common/command_line.h"
 #include "common/strings.h"
 #include "apiserver/options.h"
 
@@ -369,17 +369,11 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
   add("log-format", o.log_format, "log format: text or json");
   app.add_flag("--version", raw.version, "print version information as JSON and exit");
 
-  const std::vector<std::string> args = common::KlogArgs(argc, argv, "device-api-server");
-  const std::vector<const char*> cargs = common::CArgs(args);
-
-  try {
-    app.parse(static_cast<int>(cargs.size()), cargs.data());
-  } catch (const CLI::CallForHelp&) {
-    out << app.help();
+  absl::StatusOr<bool> help = common::ParseCommandLine(app, argc, argv, "device-api-server", out);
+  if (!help.ok()) return help.status();
+  if (*help) {
     result.action = ParseResult::kExit;
     return result;
-  } catch (const CLI::ParseError& e) {
-    return absl::InvalidArgumentError(e.what());
   }
   if (raw.version) {
     out << common::VersionJson() << "\n";

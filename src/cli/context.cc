@@ -44,6 +44,18 @@ absl::Status ParseResource(std::string_view resource, std::string* name) {
   return absl::InvalidArgumentError(absl::StrCat("the server doesn't have a resource type \"", type, "\""));
 }
 
+absl::StatusOr<std::string> ResolveName(std::string_view resource, const std::string& name) {
+  std::string from_resource;
+  if (absl::Status s = ParseResource(resource, &from_resource); !s.ok()) return s;
+  if (from_resource.empty()) return name;
+  if (!name.empty()) {
+    return absl::InvalidArgumentError(
+        "there is no need to specify a resource type as a separate argument when passing arguments in "
+        "resource/name form");
+  }
+  return from_resource;
+}
+
 Context::Context(GlobalOptions opts, std::ostream& out, std::ostream& err)
     : opts_(std::move(opts)), out_(out), err_(err) {}
 

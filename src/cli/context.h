@@ -88,6 +88,9 @@ std::string OneLine(std::string_view text);
 // Splits "gpu/NAME" forms and checks that `resource` names GPUs (gpu, gpus, gpus.device.nvidia.com,
 // case-insensitive). On success `*name` holds the name from a "gpu/NAME" form, if any.
 absl::Status ParseResource(std::string_view resource, std::string* name);
+// The object name from either form, "gpu NAME" or "gpu/NAME"; empty if neither names one.
+// INVALID_ARGUMENT for an unknown resource or a name given both ways.
+absl::StatusOr<std::string> ResolveName(std::string_view resource, const std::string& name);
 
 }  // namespace deviceapi::cli
 

@@ -102,13 +102,9 @@ int WatchLoop(Context& ctx, GpuInterface& gpus, const ListOptions& base, std::st
 }  // namespace
 
 int RunGet(Context& ctx, const GetCommand& cmd) {
-  std::string name = cmd.name;
-  std::string name_from_resource;
-  if (absl::Status s = ParseResource(cmd.resource, &name_from_resource); !s.ok()) return ctx.Error(s.message());
-  if (!name_from_resource.empty()) {
-    if (!name.empty()) return ctx.Error("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form");
-    name = name_from_resource;
-  }
+  absl::StatusOr<std::string> resolved = ResolveName(cmd.resource, cmd.name);
+  if (!resolved.ok()) return ctx.Error(resolved.status().message());
+  const std::string& name = *resolved;
   absl::StatusOr<OutputFormat> format = ParseOutputFormat(cmd.output);
   if (!format.ok()) return ctx.Error(format.status().message());
   if (cmd.all_namespaces && !name.empty()) {

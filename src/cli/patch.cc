@@ -6,13 +6,9 @@
 namespace deviceapi::cli {
 
 int RunPatch(Context& ctx, const PatchCommand& cmd) {
-  std::string name = cmd.name;
-  std::string name_from_resource;
-  if (absl::Status s = ParseResource(cmd.resource, &name_from_resource); !s.ok()) return ctx.Error(s.message());
-  if (!name_from_resource.empty()) {
-    if (!name.empty()) return ctx.Error("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form");
-    name = name_from_resource;
-  }
+  absl::StatusOr<std::string> resolved = ResolveName(cmd.resource, cmd.name);
+  if (!resolved.ok()) return ctx.Error(resolved.status().message());
+  const std::string& name = *resolved;
   if (name.empty()) return ctx.Error("patch needs the name of a GPU: devicectl patch gpu NAME -p PATCH");
   std::string_view type;
   if (cmd.type == "merge") {

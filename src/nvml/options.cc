@@ -1,4 +1,4 @@
-#include "common/klog_args.h"
+#include "common/command_line.h"
 #include "nvml/options.h"
 
 #include <cstdlib>
@@ -72,16 +72,11 @@ absl::StatusOr<ParseResult> ParseProviderOptions(int argc, const char* const* ar
   app.add_option("--log-format", o.log_format, "log format: text or json");
   app.add_flag("--version", version, "print version information as JSON and exit");
 
-  const std::vector<std::string> args = common::KlogArgs(argc, argv, "nvml-provider");
-  const std::vector<const char*> cargs = common::CArgs(args);
-  try {
-    app.parse(static_cast<int>(cargs.size()), cargs.data());
-  } catch (const CLI::CallForHelp&) {
-    out << app.help();
+  absl::StatusOr<bool> help = common::ParseCommandLine(app, argc, argv, "nvml-provider", out);
+  if (!help.ok()) return help.status();
+  if (*help) {
     result.action = ParseResult::kExit;
     return result;
-  } catch (const CLI::ParseError& e) {
-    return absl::InvalidArgumentError(e.what());
   }
   if (version) {
     out << common::VersionJson() << "\n";

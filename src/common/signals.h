@@ -1,0 +1,34 @@
+// Shutdown signals for the binaries' mains: block SIGTERM and SIGINT in every
+// thread (call before any thread starts), then wait for one on the main thread.
+#pragma once
+
+#include <csignal>
+
+#include <pthread.h>
+
+namespace deviceapi::common {
+
+class ShutdownSignals {
+ public:
+  // Blocks SIGTERM/SIGINT for this thread and every thread it starts later;
+  // ignores SIGPIPE (a client hanging up must not kill the process).
+  ShutdownSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+  }
+  // Blocks until SIGTERM or SIGINT arrives; returns it.
+  int Wait() const {
+    int sig = 0;
+    sigwait(&set_, &sig);
+    return sig;
+  }
+  static const char* Name(int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT"; }
+
+ private:
+  sigset_t set_;
+};
+
+}  // namespace deviceapi::common
