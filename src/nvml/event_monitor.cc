@@ -139,6 +139,7 @@ void EventMonitor::Run() {
     NvmlEvent ev;
     ev.event_type = data.eventType;
     ev.xid = data.eventData;
+    ev.device = data.device;
     {
       absl::MutexLock lock(&mu_);
       for (const auto& [uuid, reg] : devices_) {

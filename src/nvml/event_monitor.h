@@ -27,6 +27,7 @@ struct NvmlEvent {
   std::string uuid;         // the device's UUID ("" when the device could not be identified)
   uint64_t event_type = 0;  // nvmlEventType* bit
   uint64_t xid = 0;         // eventData: the XID for XID events
+  nvmlDevice_t device = nullptr;  // the handle NVML reported (for follow-up queries)
 };
 
 enum class RegisterResult { kRegistered, kNotSupported, kFailed };

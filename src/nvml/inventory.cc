@@ -58,6 +58,46 @@ int32_t SysfsNumaNode(std::string_view sysfs_root, const std::string& bus_id) {
 
 }  // namespace
 
+std::optional<GpuRecoveryAction> ReadGpuRecoveryAction(const NvmlLibrary& nvml, nvmlDevice_t device,
+                                                       nvmlReturn_t* ret) {
+  nvmlReturn_t dummy = NVML_SUCCESS;
+  nvmlReturn_t& err = ret != nullptr ? *ret : dummy;
+  err = NVML_SUCCESS;
+  const NvmlFunctions& f = nvml.fn();
+  if (f.DeviceGetFieldValues == nullptr) {
+    err = NVML_ERROR_FUNCTION_NOT_FOUND;
+    return std::nullopt;
+  }
+  nvmlFieldValue_t v{};
+  v.fieldId = NVML_FI_DEV_GET_GPU_RECOVERY_ACTION;
+  err = f.DeviceGetFieldValues(device, 1, &v);
+  if (err != NVML_SUCCESS) return std::nullopt;
+  err = v.nvmlReturn;
+  if (err != NVML_SUCCESS) return std::nullopt;
+  long long value = -1;
+  switch (v.valueType) {
+    case NVML_VALUE_TYPE_UNSIGNED_INT: value = v.value.uiVal; break;
+    case NVML_VALUE_TYPE_SIGNED_INT: value = v.value.siVal; break;
+    case NVML_VALUE_TYPE_UNSIGNED_LONG: value = static_cast<long long>(v.value.ulVal); break;
+    case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: value = static_cast<long long>(v.value.ullVal); break;
+    case NVML_VALUE_TYPE_SIGNED_LONG_LONG: value = v.value.sllVal; break;
+    case NVML_VALUE_TYPE_UNSIGNED_SHORT: value = v.value.usVal; break;
+    default: break;  // a double is not an enum value
+  }
+  switch (value) {
+    case NVML_GPU_RECOVERY_ACTION_NONE: return GpuRecoveryAction::kNone;
+    case NVML_GPU_RECOVERY_ACTION_GPU_RESET: return GpuRecoveryAction::kGpuReset;
+    case NVML_GPU_RECOVERY_ACTION_NODE_REBOOT: return GpuRecoveryAction::kNodeReboot;
+    case NVML_GPU_RECOVERY_ACTION_DRAIN_P2P: return GpuRecoveryAction::kDrainP2p;
+    case NVML_GPU_RECOVERY_ACTION_DRAIN_AND_RESET: return GpuRecoveryAction::kDrainAndReset;
+    default:
+      // 5 and up differ between NVML versions (RECOVER_IMEX_DOMAIN, BUS_RESET, SYSTEM_REBOOT):
+      // not guessed; the caller falls back to the catalog.
+      err = NVML_ERROR_UNKNOWN;
+      return std::nullopt;
+  }
+}
+
 DeviceHealthProbe ProbeDeviceHealth(const NvmlLibrary& nvml, nvmlDevice_t device) {
   const NvmlFunctions& f = nvml.fn();
   DeviceHealthProbe p;
@@ -93,6 +133,9 @@ DeviceHealthProbe ProbeDeviceHealth(const NvmlLibrary& nvml, nvmlDevice_t device
     }
     if (any) p.retired_pages = total;
   }
+  nvmlReturn_t ret = NVML_SUCCESS;
+  p.recovery_action = ReadGpuRecoveryAction(nvml, device, &ret);
+  t.Ok(ret);
   p.fatal_error = t.fatal;
   return p;
 }

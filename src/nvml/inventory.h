@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "nvml/library.h"
+#include "nvml/xid_policy.h"
 
 namespace deviceapi::nvml {
 
@@ -39,6 +40,8 @@ struct DeviceHealthProbe {
   bool remap_pending = false;       // nvmlDeviceGetRemappedRows isPending (Ampere+)
   bool remap_failure = false;       // nvmlDeviceGetRemappedRows failureOccurred (latched)
   std::optional<uint64_t> retired_pages;  // both causes; nullopt when not supported
+  // NVML_FI_DEV_GET_GPU_RECOVERY_ACTION; nullopt when not supported (older drivers and GPUs).
+  std::optional<GpuRecoveryAction> recovery_action;
 };
 
 struct EnumeratedDevice {
@@ -61,6 +64,13 @@ bool IsFatalDeviceError(nvmlReturn_t ret);
 // recorded in the device's probe.
 absl::StatusOr<std::vector<EnumeratedDevice>> EnumerateDevices(const NvmlLibrary& nvml,
                                                                std::string_view sysfs_root = "/sys");
+
+// The device's NVML recovery action (nvmlDeviceGetFieldValues, NVML_FI_DEV_GET_GPU_RECOVERY_ACTION),
+// or nullopt when the entry point is missing, the call or the field answers an error (NOT_SUPPORTED
+// on drivers before R565 and on GPUs without it), or the value is one this build does not know.
+// `ret` (optional) receives the first error: the call's, else the field's.
+std::optional<GpuRecoveryAction> ReadGpuRecoveryAction(const NvmlLibrary& nvml, nvmlDevice_t device,
+                                                       nvmlReturn_t* ret = nullptr);
 
 // Reads the polled health signals of one device.
 DeviceHealthProbe ProbeDeviceHealth(const NvmlLibrary& nvml, nvmlDevice_t device);

@@ -88,6 +88,7 @@ absl::StatusOr<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Load(std::string_view 
   Resolve(h, "nvmlDeviceGetRetiredPagesPendingStatus", f.DeviceGetRetiredPagesPendingStatus, nullptr);
   Resolve(h, "nvmlDeviceGetRetiredPages", f.DeviceGetRetiredPages, nullptr);
   Resolve(h, "nvmlDeviceGetRemappedRows", f.DeviceGetRemappedRows, nullptr);
+  Resolve(h, "nvmlDeviceGetFieldValues", f.DeviceGetFieldValues, nullptr);
   if (!missing.empty()) {
     std::string names;
     for (const std::string& m : missing) names += Cat(names.empty() ? "" : ", ", m);

@@ -51,6 +51,7 @@ struct NvmlFunctions {
   nvmlDeviceGetRetiredPagesPendingStatus_fn DeviceGetRetiredPagesPendingStatus = nullptr;
   nvmlDeviceGetRetiredPages_fn DeviceGetRetiredPages = nullptr;
   nvmlDeviceGetRemappedRows_fn DeviceGetRemappedRows = nullptr;
+  nvmlDeviceGetFieldValues_fn DeviceGetFieldValues = nullptr;
 };
 
 // An opened and initialized NVML. Destruction calls nvmlShutdown() and dlclose(). NVML itself is

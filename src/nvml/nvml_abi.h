@@ -77,6 +77,49 @@ typedef int nvmlPageRetirementCause_t;
 #define NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS 0
 #define NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR 1
 
+// Field values (nvmlDeviceGetFieldValues). The field ID and the recovery-action values are in
+// ../shared/reference/xid.md section 3; the struct layout is not, and follows nvml.h as vendored
+// in NVIDIA/go-nvml (gen/nvml/nvml.h): fieldId, scopeId (called "unused" in older headers),
+// timestamp, latencyUsec, valueType, nvmlReturn, value, 40 bytes on LP64. The per-field
+// nvmlReturn must be checked before the value: an unsupported field answers NOT_SUPPORTED there
+// while the call itself succeeds.
+typedef int nvmlValueType_t;
+#define NVML_VALUE_TYPE_DOUBLE 0
+#define NVML_VALUE_TYPE_UNSIGNED_INT 1
+#define NVML_VALUE_TYPE_UNSIGNED_LONG 2
+#define NVML_VALUE_TYPE_UNSIGNED_LONG_LONG 3
+#define NVML_VALUE_TYPE_SIGNED_LONG_LONG 4
+#define NVML_VALUE_TYPE_SIGNED_INT 5
+#define NVML_VALUE_TYPE_UNSIGNED_SHORT 6
+
+typedef union nvmlValue_st {  // 8 bytes
+  double dVal;
+  int siVal;
+  unsigned int uiVal;
+  unsigned long ulVal;
+  unsigned long long ullVal;
+  signed long long sllVal;
+  unsigned short usVal;
+} nvmlValue_t;
+
+typedef struct nvmlFieldValue_st {  // 40 bytes
+  unsigned int fieldId;
+  unsigned int scopeId;
+  long long timestamp;    // CPU time of the value, microseconds since 1970
+  long long latencyUsec;
+  nvmlValueType_t valueType;
+  nvmlReturn_t nvmlReturn;  // per field
+  nvmlValue_t value;
+} nvmlFieldValue_t;
+
+#define NVML_FI_DEV_GET_GPU_RECOVERY_ACTION 230
+// nvmlDeviceGpuRecoveryAction_t values of that field.
+#define NVML_GPU_RECOVERY_ACTION_NONE 0
+#define NVML_GPU_RECOVERY_ACTION_GPU_RESET 1
+#define NVML_GPU_RECOVERY_ACTION_NODE_REBOOT 2
+#define NVML_GPU_RECOVERY_ACTION_DRAIN_P2P 3
+#define NVML_GPU_RECOVERY_ACTION_DRAIN_AND_RESET 4
+
 // Event type bits (unsigned long long mask).
 #define nvmlEventTypeSingleBitEccError 0x0000000000000001ULL
 #define nvmlEventTypeDoubleBitEccError 0x0000000000000002ULL
@@ -116,6 +159,7 @@ typedef nvmlReturn_t (*nvmlDeviceGetRetiredPages_fn)(nvmlDevice_t device, nvmlPa
 typedef nvmlReturn_t (*nvmlDeviceGetRemappedRows_fn)(nvmlDevice_t device, unsigned int* corrRows,
                                                      unsigned int* uncRows, unsigned int* isPending,
                                                      unsigned int* failureOccurred);
+typedef nvmlReturn_t (*nvmlDeviceGetFieldValues_fn)(nvmlDevice_t device, int valuesCount, nvmlFieldValue_t* values);
 
 #ifdef __cplusplus
 }  // extern "C"
@@ -123,6 +167,11 @@ typedef nvmlReturn_t (*nvmlDeviceGetRemappedRows_fn)(nvmlDevice_t device, unsign
 static_assert(sizeof(nvmlMemory_t) == 24, "nvmlMemory_t ABI");
 static_assert(sizeof(nvmlPciInfo_t) == 68, "nvmlPciInfo_t ABI");
 static_assert(sizeof(nvmlEventData_t) == 32, "nvmlEventData_t ABI");
+static_assert(sizeof(nvmlValue_t) == 8, "nvmlValue_t ABI");
+static_assert(sizeof(nvmlFieldValue_t) == 40, "nvmlFieldValue_t ABI");
+static_assert(__builtin_offsetof(nvmlFieldValue_t, timestamp) == 8, "nvmlFieldValue_t ABI");
+static_assert(__builtin_offsetof(nvmlFieldValue_t, valueType) == 24, "nvmlFieldValue_t ABI");
+static_assert(__builtin_offsetof(nvmlFieldValue_t, value) == 32, "nvmlFieldValue_t ABI");
 #endif
 
 #endif  // DEVICEAPI_NVML_NVML_ABI_H_

@@ -49,7 +49,9 @@ absl::StatusOr<ParseResult> ParseProviderOptions(int argc, const char* const* ar
       ->envname("NVIDIA_DRIVER_ROOT");
   app.add_option("--sysfs-root", o.sysfs_root, "sysfs mount (NUMA node fallback)");
   app.add_option("--namespace", o.namespace_, "namespace of the GPU objects (empty: default)");
-  app.add_option("--health-check", o.health_check, "serve /healthz, /readyz, /livez and /metrics over HTTP");
+  // A flag, as in Go: "--health-check" alone is true, "--health-check=false" turns it off.
+  app.add_flag("--health-check{true}", o.health_check,
+               "serve /healthz, /readyz, /livez and /metrics over HTTP (--health-check=false: off)");
   app.add_option("--health-host", o.health_host, "HTTP listen address (empty: all interfaces)");
   app.add_option("--health-port", o.health_port, "HTTP port (0: any free port)");
   app.add_option("--reconcile-interval", reconcile, "period of the full re-list and reconcile");

@@ -175,7 +175,9 @@ void Provider::MaybeReconnect(const absl::Status& s) {
   if (!errors::IsUnavailable(s) && !errors::IsTimeout(s)) return;
   absl::MutexLock lock(&client_mu_);
   // gRPC backs off reconnecting by itself (up to minutes); a fresh channel connects at once.
-  if (absl::Now() - client_created_ < absl::Milliseconds(500)) return;
+  // At most one new channel per 100 ms (the callers back off from 100 ms up); an older channel in
+  // TRANSIENT_FAILURE keeps failing calls for up to its reconnect backoff after the server is back.
+  if (absl::Now() - client_created_ < absl::Milliseconds(100)) return;
   DAPI_VLOG(2, "new connection to the server after: {}", s.ToString());
   client_ = client_factory_();
   client_created_ = absl::Now();
@@ -184,6 +186,15 @@ void Provider::MaybeReconnect(const absl::Status& s) {
 // ---- NVML events ----
 
 void Provider::OnNvmlEvent(const NvmlEvent& ev) {
+  // For XIDs whose action depends on the device (154, 144-150), ask NVML what it wants now; when
+  // it cannot say (older driver, NOT_SUPPORTED), the catalog's static action stands. Read before
+  // taking mu_: the monitor only runs while nvml_ is set, and NVML is thread-safe.
+  std::optional<GpuRecoveryAction> recovery;
+  nvmlReturn_t recovery_ret = NVML_SUCCESS;
+  const bool wants_recovery = (ev.event_type & nvmlEventTypeXidCriticalError) && XidDependsOnRecoveryAction(ev.xid);
+  if (wants_recovery && ev.device != nullptr && nvml_ != nullptr) {
+    recovery = ReadGpuRecoveryAction(*nvml_, ev.device, &recovery_ret);
+  }
   absl::MutexLock lock(&mu_);
   auto it = gpus_state_.find(ev.uuid);
   if (it == gpus_state_.end() || !it->second.present) {
@@ -195,10 +206,17 @@ void Provider::OnNvmlEvent(const NvmlEvent& ev) {
   if (ev.event_type & nvmlEventTypeSingleBitEccError) metrics_.RecordEcc(ev.uuid, "single_bit");
   if (!(ev.event_type & nvmlEventTypeXidCriticalError)) return;
 
-  const XidVerdict v = policy_.Classify(ev.xid);
+  const XidVerdict v = policy_.Classify(ev.xid, recovery);
   metrics_.RecordXid(ev.uuid, ev.xid, XidClassName(v.cls));
+  std::string nvml_says;
+  if (recovery.has_value()) {
+    nvml_says = Cat(" (NVML recovery action ", GpuRecoveryActionName(*recovery), ")");
+  } else if (wants_recovery) {
+    DAPI_VLOG(1, "GPU {}: NVML recovery action unavailable for XID {} ({}); using the catalog", ev.uuid, ev.xid,
+              nvml_ != nullptr ? nvml_->Error(recovery_ret) : "NVML not loaded");
+  }
   const std::string text = Cat("XID ", v.xid, " (", v.mnemonic, "): ", v.description,
-                               "; recommended action: ", ActionName(v.action));
+                               "; recommended action: ", ActionName(v.action), nvml_says);
   switch (v.cls) {
     case XidClass::kIgnored:
       DAPI_VLOG(1, "GPU {}: ignored {} [{}]", ev.uuid, text, v.basis);
@@ -213,10 +231,11 @@ void Provider::OnNvmlEvent(const NvmlEvent& ev) {
       Fault f{Cat("XID", v.xid), text, v.action};
       // Never downgrade a pending action (a later XID 48 must not hide an earlier 79's reboot).
       if (s.fault.has_value() && ActionRank(s.fault->action) > ActionRank(f.action)) f.action = s.fault->action;
-      s.fault = std::move(f);
+      SetFaultLocked(&s, std::move(f));
       s.reset_seen = false;
       s.recovered = false;
       dirty_.insert(ev.uuid);
+      UpdateHealthGaugesLocked();  // nvml_provider_gpus reflects the fault at once, not at the next reconcile
       return;
     }
   }
@@ -374,10 +393,10 @@ absl::Status Provider::FullReconcile() {
       if (d.probe.fatal_error == NVML_ERROR_GPU_IS_LOST) {
         if (old_reason != kReasonGpuLost) {
           DAPI_LOG_ERROR("GPU {} is lost (NVML_ERROR_GPU_IS_LOST)", uuid);
-          s.fault = Fault{std::string(kReasonGpuLost),
-                          "GPU is lost: NVML returned GPU_IS_LOST (fallen off the bus or not responding); "
-                          "recommended action: REBOOT_NODE",
-                          RecommendedAction::kRebootNode};
+          SetFaultLocked(&s, Fault{std::string(kReasonGpuLost),
+                                   "GPU is lost: NVML returned GPU_IS_LOST (fallen off the bus or not responding); "
+                                   "recommended action: REBOOT_NODE",
+                                   RecommendedAction::kRebootNode});
           s.recovered = false;
         }
         s.reset_seen = true;
@@ -386,24 +405,25 @@ absl::Status Provider::FullReconcile() {
           DAPI_LOG_ERROR("GPU {} requires a reset (NVML_ERROR_RESET_REQUIRED)", uuid);
           RecommendedAction a = RecommendedAction::kResetGpu;
           if (s.fault.has_value() && ActionRank(s.fault->action) > ActionRank(a)) a = s.fault->action;
-          s.fault = Fault{std::string(kReasonResetRequired),
-                          Cat("GPU requires a reset: NVML returned RESET_REQUIRED; recommended action: ",
-                              ActionName(a)),
-                          a};
+          SetFaultLocked(&s, Fault{std::string(kReasonResetRequired),
+                                   Cat("GPU requires a reset: NVML returned RESET_REQUIRED; recommended action: ",
+                                       ActionName(a)),
+                                   a});
           s.recovered = false;
         }
         s.reset_seen = true;
       } else if (d.probe.remap_failure) {
         if (old_reason != kReasonRowRemapFailure) {
           DAPI_LOG_ERROR("GPU {}: row remapping failure", uuid);
-          s.fault = Fault{std::string(kReasonRowRemapFailure),
-                          "Row remapping failed (no spare rows, failureOccurred latched); recommended action: "
-                          "CONTACT_SUPPORT",
-                          RecommendedAction::kContactSupport};
+          SetFaultLocked(&s, Fault{std::string(kReasonRowRemapFailure),
+                                   "Row remapping failed (no spare rows, failureOccurred latched); recommended "
+                                   "action: CONTACT_SUPPORT",
+                                   RecommendedAction::kContactSupport});
           s.reset_seen = false;
           s.recovered = false;
         }
-      } else if (s.fault.has_value() && s.reset_seen && !d.probe.retirement_pending && !d.probe.remap_pending) {
+      } else if (s.fault.has_value() && s.reset_seen && !d.probe.retirement_pending && !d.probe.remap_pending &&
+                 d.probe.recovery_action.value_or(GpuRecoveryAction::kNone) == GpuRecoveryAction::kNone) {
         DAPI_LOG_INFO("GPU {} healthy again after a reset (was {}: {})", uuid, s.fault->reason, s.fault->message);
         s.fault.reset();
         s.reset_seen = false;
@@ -487,7 +507,9 @@ void Provider::AdoptServerState(GpuState* s, const v1::Gpu& gpu) {
   if (c == nullptr || s->fault.has_value()) return;
   if (c->status() == kConditionFalse && IsFaultReason(c->reason())) {
     const std::string& action = gpu.status().recommended_action();
-    s->fault = Fault{c->reason(), c->message(), ParseAction(action).value_or(RecommendedAction::kContactSupport)};
+    Fault f{c->reason(), c->message(), ParseAction(action).value_or(RecommendedAction::kContactSupport)};
+    f.published_rv = ParseRv(gpu.metadata().resource_version());
+    SetFaultLocked(s, std::move(f));
     s->written_action = action;
     DAPI_LOG_INFO("GPU {}: keeping {} from the server until it is reset or cleared", gpu.spec().uuid(), c->reason());
   }
@@ -568,14 +590,40 @@ void Provider::ApplyMetadata(const GpuState& s, v1::Gpu* gpu) const {
                  : std::nullopt);
 }
 
-void Provider::NoteWritten(const std::string& uuid, const v1::Gpu& written, bool heartbeat, std::string action) {
+void Provider::NoteWritten(const std::string& uuid, const v1::Gpu& written, bool heartbeat, std::string action,
+                           uint64_t fault_gen) {
   absl::MutexLock lock(&mu_);
   auto it = gpus_state_.find(uuid);
   if (it == gpus_state_.end()) return;
   GpuState& s = it->second;
-  s.last_written_rv = std::max(s.last_written_rv, ParseRv(written.metadata().resource_version()));
+  const uint64_t rv = ParseRv(written.metadata().resource_version());
+  s.last_written_rv = std::max(s.last_written_rv, rv);
   if (heartbeat) s.last_heartbeat = absl::Now();
   s.written_action = std::move(action);
+  if (fault_gen != 0 && s.fault.has_value() && s.fault->gen == fault_gen && s.fault->published_rv == 0) {
+    s.fault->published_rv = rv;
+  }
+}
+
+void Provider::SetFaultLocked(GpuState* s, Fault f) {
+  f.gen = ++next_fault_gen_;
+  s->fault = std::move(f);
+}
+
+bool Provider::ClearsFault(const GpuState& s, uint64_t rv) {
+  return s.fault.has_value() && s.fault->published_rv != 0 && rv > s.fault->published_rv;
+}
+
+void Provider::ApplyClearLocked(GpuState* s, const v1::Gpu& seen, uint64_t rv) {
+  const v1::Condition* c = FindCondition(seen.status(), kConditionType);
+  DAPI_LOG_INFO("GPU {}: {} cleared through the API (reason \"{}\"); was {}: {}", seen.spec().uuid(), kConditionType,
+                c != nullptr ? c->reason() : "", s->fault->reason, s->fault->message);
+  s->fault.reset();
+  s->reset_seen = false;
+  s->recovered = false;
+  s->written_action = seen.status().recommended_action().empty() ? "" : s->written_action;
+  s->last_written_rv = std::max(s->last_written_rv, rv);
+  UpdateHealthGaugesLocked();
 }
 
 absl::Status Provider::SyncGpu(const std::string& uuid) {
@@ -588,8 +636,9 @@ absl::Status Provider::SyncGpu(const std::string& uuid) {
   }
   const std::string name = GpuObjectName(uuid);
   std::shared_ptr<GpuInterface> gpus = Client();
-  const v1::Condition desired = DesiredCondition(state);
-  const std::string want_action = state.fault.has_value() ? std::string(ActionName(state.fault->action)) : "";
+  v1::Condition desired = DesiredCondition(state);
+  std::string want_action = state.fault.has_value() ? std::string(ActionName(state.fault->action)) : "";
+  auto fault_gen = [&] { return state.fault.has_value() ? state.fault->gen : uint64_t{0}; };
 
   Backoff backoff = kDefaultRetry;
   backoff.factor = 2.0;
@@ -611,11 +660,27 @@ absl::Status Provider::SyncGpu(const std::string& uuid) {
         return created.status();
       }
       DAPI_LOG_INFO("registered GPU {} ({}), {}={}", name, state.inventory.product_name, kConditionType, c.status());
-      NoteWritten(uuid, *created, true, want_action);
+      NoteWritten(uuid, *created, true, want_action, fault_gen());
       return absl::OkStatus();
     }
     if (!got.ok()) return got.status();
     v1::Gpu gpu = std::move(*got);
+
+    // An operator clear that our watch has not delivered yet must not be overwritten with the
+    // fault it cleared (the watch would then skip it as older than our write).
+    if (const v1::Condition* cur = FindCondition(gpu.status(), kConditionType);
+        state.fault.has_value() && cur != nullptr && cur->status() == kConditionTrue) {
+      const uint64_t rv = ParseRv(gpu.metadata().resource_version());
+      absl::MutexLock lock(&mu_);
+      auto it = gpus_state_.find(uuid);
+      if (it != gpus_state_.end() && it->second.fault.has_value() && it->second.fault->gen == state.fault->gen &&
+          rv > it->second.last_written_rv && ClearsFault(it->second, rv)) {
+        ApplyClearLocked(&it->second, gpu, rv);
+        state = it->second;
+        desired = DesiredCondition(state);
+        want_action.clear();
+      }
+    }
 
     v1::Gpu want = gpu;
     ApplyMetadata(state, &want);
@@ -625,7 +690,7 @@ absl::Status Provider::SyncGpu(const std::string& uuid) {
       absl::StatusOr<v1::Gpu> updated = gpus->Update(want);
       if (!updated.ok()) return updated.status();
       DAPI_VLOG(1, "updated inventory/labels/annotations of GPU {}", name);
-      NoteWritten(uuid, *updated, false, state.written_action);
+      NoteWritten(uuid, *updated, false, state.written_action, 0);
       gpu = std::move(*updated);
     }
 
@@ -655,11 +720,15 @@ absl::Status Provider::SyncGpu(const std::string& uuid) {
       }
       action_written.clear();
     }
-    if (!changed) return absl::OkStatus();
+    if (!changed) {
+      // The server already shows this fault (e.g. the same XID again): it counts as published.
+      if (state.fault.has_value()) NoteWritten(uuid, gpu, false, action_written, fault_gen());
+      return absl::OkStatus();
+    }
     *gpu.mutable_status() = std::move(st);
     absl::StatusOr<v1::Gpu> updated = gpus->UpdateStatus(gpu);
     if (!updated.ok()) return updated.status();
-    NoteWritten(uuid, *updated, heartbeat_due, action_written);
+    NoteWritten(uuid, *updated, heartbeat_due, action_written, fault_gen());
     return absl::OkStatus();
   });
 }
@@ -667,7 +736,12 @@ absl::Status Provider::SyncGpu(const std::string& uuid) {
 // ---- watch ----
 
 void Provider::WatchLoop() {
-  absl::Duration backoff = absl::Milliseconds(100);
+  // Two backoffs: lists failing (the server is down or restarting) retry quickly, and reset as soon
+  // as a list works, so that a restarted server is found within about 100 ms each time; watches
+  // that end at once without delivering anything while lists work back off separately.
+  constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
+  absl::Duration list_backoff = kMinBackoff;
+  absl::Duration churn_backoff = kMinBackoff;
   const std::string selector = Cat(kProviderLabel, "=", options_.provider_id);
   auto sleep = [&](absl::Duration d) {
     absl::MutexLock lock(&mu_);
@@ -684,10 +758,11 @@ void Provider::WatchLoop() {
       DAPI_VLOG(2, "watch list failed: {}", list.status().ToString());
       MaybeReconnect(list.status());
       failed = true;
-      sleep(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(1));
+      sleep(list_backoff);
+      list_backoff = std::min(list_backoff * 2, absl::Seconds(1));
       continue;
     }
+    list_backoff = kMinBackoff;
     if (!first || failed) {
       // The server is (back) up, or the watch broke (server restart): let the worker re-check
       // everything now instead of at the end of its backoff.
@@ -702,8 +777,8 @@ void Provider::WatchLoop() {
     wo.allow_watch_bookmarks = true;
     absl::StatusOr<WatchPtr> watch = gpus->Watch(wo);
     if (!watch.ok()) {
-      sleep(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(2));
+      sleep(churn_backoff);
+      churn_backoff = std::min(churn_backoff * 2, absl::Seconds(2));
       continue;
     }
     {
@@ -712,12 +787,14 @@ void Provider::WatchLoop() {
       if (stop_) (*watch)->Stop();
     }
     const absl::Time started = absl::Now();
+    bool delivered = false;
     while (true) {
       std::optional<WatchEvent> ev = (*watch)->Next(absl::Milliseconds(500));
       if (!ev.has_value()) {
         if ((*watch)->Done() || Stopping()) break;
         continue;
       }
+      delivered = true;
       if (ev->type == EventType::kBookmark) continue;
       const std::string& uuid = ev->object.spec().uuid();
       const uint64_t rv = ParseRv(ev->resource_version());
@@ -737,16 +814,7 @@ void Provider::WatchLoop() {
         dirty_.insert(uuid);  // someone removed our condition: put it back
         continue;
       }
-      if (s.fault.has_value() && c->status() == kConditionTrue) {
-        DAPI_LOG_INFO("GPU {}: {} cleared through the API (reason \"{}\"); was {}: {}", uuid, kConditionType,
-                      c->reason(), s.fault->reason, s.fault->message);
-        s.fault.reset();
-        s.reset_seen = false;
-        s.recovered = false;
-        s.written_action = ev->object.status().recommended_action().empty() ? "" : s.written_action;
-        s.last_written_rv = rv;
-        UpdateHealthGaugesLocked();
-      }
+      if (c->status() == kConditionTrue && ClearsFault(s, rv)) ApplyClearLocked(&s, ev->object, rv);
     }
     std::optional<WatchResult> result = (*watch)->Result();
     {
@@ -756,9 +824,12 @@ void Provider::WatchLoop() {
     watch->reset();
     if (Stopping()) break;
     DAPI_VLOG(1, "watch ended ({}); re-listing", result.has_value() ? result->status.ToString() : "unknown");
-    if (absl::Now() - started > absl::Seconds(10)) backoff = absl::Milliseconds(100);
-    sleep(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(2));
+    if (delivered || absl::Now() - started > absl::Seconds(1)) {
+      churn_backoff = kMinBackoff;  // a watch that worked: re-list at once
+    } else {
+      sleep(churn_backoff);
+      churn_backoff = std::min(churn_backoff * 2, absl::Seconds(2));
+    }
   }
 }
 

@@ -88,6 +88,8 @@ class Provider {
     std::string reason;   // "XID79", "GPULost", "ResetRequired", "RowRemapFailure"
     std::string message;
     RecommendedAction action = RecommendedAction::kContactSupport;
+    uint64_t gen = 0;           // identifies this fault; every new fault gets a new number
+    uint64_t published_rv = 0;  // RV of our first write that carried it; 0: not on the server yet
   };
   struct Warning {
     uint64_t xid = 0;
@@ -122,8 +124,15 @@ class Provider {
   v1::Condition DesiredCondition(const GpuState& s) const;
   void ApplyMetadata(const GpuState& s, v1::Gpu* gpu) const;
   void AdoptServerState(GpuState* s, const v1::Gpu& gpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NoteWritten(const std::string& uuid, const v1::Gpu& written, bool heartbeat, std::string action)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // `fault_gen`: the gen of the fault the write carried (0: none).
+  void NoteWritten(const std::string& uuid, const v1::Gpu& written, bool heartbeat, std::string action,
+                   uint64_t fault_gen) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetFaultLocked(GpuState* s, Fault f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An NVMLReady=True written by someone else at `rv` clears the fault only when that fault was
+  // already on the server before (rv > published_rv): the operator saw it. A clear that raced
+  // with a fault not yet published was meant for the earlier state and does not hide the new one.
+  static bool ClearsFault(const GpuState& s, uint64_t rv);
+  void ApplyClearLocked(GpuState* s, const v1::Gpu& seen, uint64_t rv) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WorkerShouldWake() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void UpdateHealthGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Stopping() const;
@@ -154,6 +163,7 @@ class Provider {
   bool nvml_loaded_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_loop_ ABSL_GUARDED_BY(mu_) = absl::Now();
   std::map<unsigned int, std::string> uuid_by_index_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_fault_gen_ ABSL_GUARDED_BY(mu_) = 0;
   WatchInterface* active_watch_ ABSL_GUARDED_BY(mu_) = nullptr;
 
   std::thread worker_;

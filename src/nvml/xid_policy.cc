@@ -118,6 +118,30 @@ std::string_view ActionName(RecommendedAction a) {
 
 int ActionRank(RecommendedAction a) { return static_cast<int>(a); }
 
+std::string_view GpuRecoveryActionName(GpuRecoveryAction a) {
+  switch (a) {
+    case GpuRecoveryAction::kNone: return "NONE";
+    case GpuRecoveryAction::kGpuReset: return "GPU_RESET";
+    case GpuRecoveryAction::kNodeReboot: return "NODE_REBOOT";
+    case GpuRecoveryAction::kDrainP2p: return "DRAIN_P2P";
+    case GpuRecoveryAction::kDrainAndReset: return "DRAIN_AND_RESET";
+  }
+  return "UNKNOWN";
+}
+
+RecommendedAction ActionForRecovery(GpuRecoveryAction a) {
+  switch (a) {
+    case GpuRecoveryAction::kGpuReset:
+    case GpuRecoveryAction::kDrainAndReset: return A::kResetGpu;
+    case GpuRecoveryAction::kNodeReboot: return A::kRebootNode;
+    case GpuRecoveryAction::kNone:
+    case GpuRecoveryAction::kDrainP2p: return A::kNone;
+  }
+  return A::kNone;
+}
+
+bool XidDependsOnRecoveryAction(uint64_t xid) { return xid == 154 || (xid >= 144 && xid <= 150); }
+
 const XidCatalogEntry* FindXid(uint64_t xid) {
   for (const XidCatalogEntry& e : kCatalog) {
     if (e.xid == xid) return &e;
@@ -181,21 +205,8 @@ XidVerdict XidPolicy::Classify(uint64_t xid, std::optional<GpuRecoveryAction> re
     v.cls = e->default_class;
     v.basis = "catalog";
     if (xid == 154 && recovery.has_value()) {
-      switch (*recovery) {
-        case GpuRecoveryAction::kGpuReset:
-        case GpuRecoveryAction::kDrainAndReset:
-          v.cls = C::kCritical;
-          v.action = A::kResetGpu;
-          break;
-        case GpuRecoveryAction::kNodeReboot:
-          v.cls = C::kCritical;
-          v.action = A::kRebootNode;
-          break;
-        default:
-          v.cls = C::kWarning;
-          v.action = A::kNone;
-          break;
-      }
+      v.action = ActionForRecovery(*recovery);
+      v.cls = v.action == A::kNone ? C::kWarning : C::kCritical;
       v.basis = "catalog (NVML recovery action)";
     } else if (xid >= 144 && xid <= 150 && recovery == GpuRecoveryAction::kNone) {
       v.cls = C::kWarning;
@@ -223,6 +234,10 @@ XidVerdict XidPolicy::Classify(uint64_t xid, std::optional<GpuRecoveryAction> re
   if (overrides_.enable.all || overrides_.enable.xids.contains(xid)) {
     v.cls = C::kCritical;
     v.basis = "DP_ENABLE_HEALTHCHECKS";
+  }
+  if (v.cls == C::kCritical && recovery.has_value() && XidDependsOnRecoveryAction(xid) &&
+      ActionRank(ActionForRecovery(*recovery)) > ActionRank(v.action)) {
+    v.action = ActionForRecovery(*recovery);
   }
   if (v.cls == C::kCritical && ActionRank(v.action) < ActionRank(A::kResetGpu)) v.action = A::kResetGpu;
   return v;

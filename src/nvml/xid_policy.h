@@ -29,6 +29,16 @@ int ActionRank(RecommendedAction a);
 
 // NVML_FI_DEV_GET_GPU_RECOVERY_ACTION values.
 enum class GpuRecoveryAction { kNone = 0, kGpuReset = 1, kNodeReboot = 2, kDrainP2p = 3, kDrainAndReset = 4 };
+// "NONE", "GPU_RESET", "NODE_REBOOT", "DRAIN_P2P", "DRAIN_AND_RESET".
+std::string_view GpuRecoveryActionName(GpuRecoveryAction a);
+// The action NVML's recovery action asks for: NONE and DRAIN_P2P -> NONE (DRAIN_P2P: quiesce
+// peer-to-peer traffic and ask again), GPU_RESET and DRAIN_AND_RESET -> RESET_GPU, NODE_REBOOT ->
+// REBOOT_NODE.
+RecommendedAction ActionForRecovery(GpuRecoveryAction a);
+// XIDs whose class and action depend on the device's NVML recovery action (xid.md section 2):
+// 154 (GPU_RECOVERY_ACTION_CHANGED) and the NVLink5 family 144-150. The provider reads
+// NVML_FI_DEV_GET_GPU_RECOVERY_ACTION for these and falls back to the catalog when it cannot.
+bool XidDependsOnRecoveryAction(uint64_t xid);
 
 // One entry of the built-in XID catalog.
 struct XidCatalogEntry {
@@ -86,6 +96,9 @@ class XidPolicy {
   //   4. the mode's default. In catalog mode: 154 follows `recovery` (reset / drain-and-reset:
   //      critical RESET_GPU; node reboot: critical REBOOT_NODE; none, drain P2P or unknown:
   //      warning) and 144-150 turn into warnings when `recovery` says none.
+  // For the XIDs of XidDependsOnRecoveryAction, a critical verdict takes its action from
+  // `recovery` when that asks for more than the catalog (NODE_REBOOT -> REBOOT_NODE), in every
+  // mode; without `recovery` (NVML could not tell) the catalog's static action stands.
   // The action of a known XID is the catalog's (an XID forced critical that the catalog calls
   // NONE/RESTART_APP gets RESET_GPU); unknown XIDs (999 included) get CONTACT_SUPPORT.
   XidVerdict Classify(uint64_t xid, std::optional<GpuRecoveryAction> recovery = std::nullopt) const;

@@ -51,6 +51,9 @@ struct DeviceConfig {
   bool remap_failure = false;         // nvmlDeviceGetRemappedRows failureOccurred
   unsigned int retired_pages = 0;     // nvmlDeviceGetRetiredPages (cause 0)
   bool events_not_supported = false;  // registration answers NOT_SUPPORTED
+  // nvmlDeviceGetFieldValues: field ID -> value (served as UNSIGNED_INT); a field not listed
+  // answers NOT_SUPPORTED in its nvmlReturn, as real NVML does for fields a GPU lacks.
+  std::map<unsigned int, unsigned int> field_values;
 };
 
 struct FakeDevice {
@@ -153,6 +156,15 @@ void ReloadLocked(State& s) {
       Get(dj, "remap_failure", c.remap_failure);
       Get(dj, "retired_pages", c.retired_pages);
       Get(dj, "events_not_supported", c.events_not_supported);
+      if (dj.contains("field_values") && dj["field_values"].is_object()) {
+        for (const auto& [id, value] : dj["field_values"].items()) {
+          char* end = nullptr;
+          const unsigned long field = std::strtoul(id.c_str(), &end, 10);
+          if (end != id.c_str() && *end == '\0' && value.is_number_unsigned()) {
+            c.field_values[static_cast<unsigned int>(field)] = value.get<unsigned int>();
+          }
+        }
+      }
       std::unique_ptr<FakeDevice>& d = s.devices[c.uuid];
       if (!d) d = std::make_unique<FakeDevice>();
       if (d->present) continue;  // duplicate UUID in the config
@@ -429,6 +441,34 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetRemappedRows(nvmlDevice_t device, unsigned
   *unc = d->cfg.remap_pending || d->cfg.remap_failure ? 1 : 0;
   *pending = d->cfg.remap_pending ? 1 : 0;
   *failure = d->cfg.remap_failure ? 1 : 0;
+  return NVML_SUCCESS;
+}
+
+// Re-reads the config first, so that tests can change a value between two events.
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int count, nvmlFieldValue_t* values) {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  ReloadLocked(s);
+  FakeDevice* d = nullptr;
+  if (nvmlReturn_t r = Check(device, &d); r != NVML_SUCCESS) return r;
+  if (count < 0 || (count > 0 && values == nullptr)) return NVML_ERROR_INVALID_ARGUMENT;
+  const long long now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  for (int i = 0; i < count; ++i) {
+    nvmlFieldValue_t& v = values[i];
+    v.timestamp = now_us;
+    v.latencyUsec = 0;
+    auto it = d->cfg.field_values.find(v.fieldId);
+    if (it == d->cfg.field_values.end()) {
+      v.nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
+      continue;
+    }
+    v.nvmlReturn = NVML_SUCCESS;
+    v.valueType = NVML_VALUE_TYPE_UNSIGNED_INT;
+    v.value.ullVal = 0;
+    v.value.uiVal = it->second;
+  }
   return NVML_SUCCESS;
 }
 

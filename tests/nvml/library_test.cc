@@ -79,6 +79,43 @@ TEST(NvmlLibrary, LoadsFakeAndReadsInventory) {
   ::unsetenv("FAKE_NVML_CONFIG");
 }
 
+// NVML_FI_DEV_GET_GPU_RECOVERY_ACTION through nvmlDeviceGetFieldValues: the value when the device
+// has it, nullopt with the per-field NOT_SUPPORTED when it does not, GPU_IS_LOST for a lost GPU,
+// nullopt for a value this build does not know; the probe carries it too.
+TEST(NvmlLibrary, ReadsGpuRecoveryActionFromFieldValues) {
+  auto cfg = nvmltest::DefaultDevices(3);
+  cfg[0]["field_values"] = {{"230", NVML_GPU_RECOVERY_ACTION_NODE_REBOOT}};
+  cfg[2]["field_values"] = {{"230", 7}};
+  nvmltest::FakeNvmlEnv env(cfg);
+  ::setenv("FAKE_NVML_CONFIG", env.config_path().c_str(), 1);
+  auto lib = NvmlLibrary::Load(env.root());
+  ASSERT_TRUE(lib.ok()) << lib.status();
+  ASSERT_NE((*lib)->fn().DeviceGetFieldValues, nullptr);
+  auto devices = EnumerateDevices(**lib, "/nonexistent-sysfs");
+  ASSERT_TRUE(devices.ok()) << devices.status();
+  ASSERT_EQ(devices->size(), 3u);
+
+  nvmlReturn_t ret = NVML_ERROR_UNKNOWN;
+  EXPECT_EQ(ReadGpuRecoveryAction(**lib, (*devices)[0].handle, &ret), GpuRecoveryAction::kNodeReboot);
+  EXPECT_EQ(ret, NVML_SUCCESS);
+  EXPECT_EQ((*devices)[0].probe.recovery_action, GpuRecoveryAction::kNodeReboot);
+  EXPECT_EQ(ReadGpuRecoveryAction(**lib, (*devices)[1].handle, &ret), std::nullopt);
+  EXPECT_EQ(ret, NVML_ERROR_NOT_SUPPORTED);
+  EXPECT_EQ((*devices)[1].probe.recovery_action, std::nullopt);
+  EXPECT_EQ((*devices)[1].probe.fatal_error, NVML_SUCCESS);  // NOT_SUPPORTED is not a fault
+  EXPECT_EQ(ReadGpuRecoveryAction(**lib, (*devices)[2].handle, &ret), std::nullopt);
+  EXPECT_EQ(ret, NVML_ERROR_UNKNOWN);
+
+  // The fake re-reads its config: a changed value is seen at once; a lost GPU answers GPU_IS_LOST.
+  cfg[1]["field_values"] = {{"230", NVML_GPU_RECOVERY_ACTION_DRAIN_AND_RESET}};
+  cfg[0]["lost"] = true;
+  env.SetDevices(cfg);
+  EXPECT_EQ(ReadGpuRecoveryAction(**lib, (*devices)[1].handle), GpuRecoveryAction::kDrainAndReset);
+  EXPECT_EQ(ReadGpuRecoveryAction(**lib, (*devices)[0].handle, &ret), std::nullopt);
+  EXPECT_EQ(ret, NVML_ERROR_GPU_IS_LOST);
+  ::unsetenv("FAKE_NVML_CONFIG");
+}
+
 TEST(Inventory, Helpers) {
   EXPECT_EQ(NormalizePciBusId("00000000:3B:00.0"), "0000:3b:00.0");
   EXPECT_EQ(NormalizePciBusId("00010000:3B:00.0"), "00010000:3b:00.0");
@@ -133,6 +170,12 @@ TEST(Options, DefaultsAndValidation) {
   EXPECT_EQ(r.options.reconcile_interval, absl::Minutes(1));
   EXPECT_EQ(r.options.xid_overrides.critical, (std::set<uint64_t>{94}));
   EXPECT_EQ(r.options.verbosity, 3);
+  EXPECT_FALSE(r.options.health_check);
+  // Go flag semantics: the bare flag is true, and it does not swallow the next argument.
+  r = Parse({"--health-check", "--driver-root", "/d"});
+  EXPECT_TRUE(r.options.health_check);
+  EXPECT_EQ(r.options.driver_root, "/d");
+  r = Parse({"--health-check=0"});
   EXPECT_FALSE(r.options.health_check);
 
   std::ostringstream out;

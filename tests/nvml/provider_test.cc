@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -344,7 +346,22 @@ TEST_F(ProviderTest, RecoveryRules) {
   devices[0]["lost"] = true;
   env_->SetDevices(devices);
   ASSERT_TRUE(WaitGpu(Name(0), [](const v1::Gpu& g) { return HasReason(g, "False", "GPULost"); }));
+  // Back, but NVML's recovery action still asks for a GPU reset: not recovered yet.
   devices[0]["lost"] = false;
+  devices[0]["field_values"] = {{"230", 1}};  // GPU_RESET
+  env_->SetDevices(devices);
+  auto reconciles = [&] {
+    const std::string body = itest::HttpGet(health_port_, "/metrics").body;
+    const std::string key = "nvml_provider_reconciles_total{result=\"success\"} ";
+    const size_t at = body.find(key);
+    return at == std::string::npos ? -1.0 : std::atof(body.c_str() + at + key.size());
+  };
+  const double seen = reconciles();
+  ASSERT_TRUE(itest::PollUntil([&] { return reconciles() >= seen + 2; }, kDeadline));
+  auto pending = gpus_->Get(Name(0));
+  ASSERT_TRUE(pending.ok());
+  EXPECT_TRUE(HasReason(*pending, "False", "GPULost"));
+  devices[0]["field_values"] = {{"230", 0}};  // NONE
   env_->SetDevices(devices);
   auto back = WaitGpu(Name(0), [](const v1::Gpu& g) { return HasReason(g, "True", "Recovered"); });
   ASSERT_TRUE(back.has_value());
@@ -369,6 +386,101 @@ TEST_F(ProviderTest, RecoveryRules) {
   ASSERT_TRUE(kept.has_value());
   EXPECT_EQ(Nvml(*kept)->status(), "True");
   EXPECT_EQ(kept->status().recommended_action(), "");
+}
+
+// The same XID twice (the second changes nothing on the server) and then an operator clear: the
+// clear holds, across later heartbeats, because the second fault counts as already published.
+TEST_F(ProviderTest, OperatorClearAfterRepeatedXidHolds) {
+  StartServer();
+  StartProvider({"--heartbeat-interval", "200ms"});
+  ASSERT_TRUE(WaitCount(8));
+  env_->Inject(Dev(6), "79");
+  ASSERT_TRUE(WaitGpu(Name(6), [](const v1::Gpu& g) { return HasReason(g, "False", "XID79"); }));
+  env_->Inject(Dev(6), "79");
+  // The provider has handled the second event once its counter says 2.
+  const std::string series = "gpu=\"" + Dev(6) + "\"";
+  ASSERT_TRUE(itest::PollUntil(
+      [&] {
+        const std::string body = itest::HttpGet(health_port_, "/metrics").body;
+        for (size_t at = body.find(series); at != std::string::npos; at = body.find(series, at + 1)) {
+          const size_t bol = body.rfind('\n', at) + 1;
+          const std::string line = body.substr(bol, body.find('\n', at) - bol);
+          if (line.find("nvml_provider_xid_events_total") == 0 && line.find("xid=\"79\"") != std::string::npos &&
+              line.size() > 2 && line.substr(line.size() - 2) == " 2") {
+            return true;
+          }
+        }
+        return false;
+      },
+      kDeadline));
+  ASSERT_TRUE(RetryOnConflict(kDefaultRetry, [&]() -> absl::Status {
+                auto g = gpus_->Get(Name(6));
+                if (!g.ok()) return g.status();
+                SetCondition(g->mutable_status(),
+                             MakeCondition("NVMLReady", kConditionTrue, "OperatorCleared", "reset by hand", absl::Now()));
+                return gpus_->UpdateStatus(*g).status();
+              }).ok());
+  const absl::Time cleared = absl::Now();
+  // Two heartbeats later it is still True.
+  auto later = WaitGpu(Name(6), [&](const v1::Gpu& g) {
+    return FromTimestamp(Nvml(g)->last_heartbeat_time()) > cleared + absl::Milliseconds(250);
+  });
+  ASSERT_TRUE(later.has_value());
+  EXPECT_EQ(Nvml(*later)->status(), "True") << Nvml(*later)->reason();
+  EXPECT_EQ(later->status().recommended_action(), "");
+}
+
+// XIDs whose action depends on the device read NVML_FI_DEV_GET_GPU_RECOVERY_ACTION: 154 with
+// NODE_REBOOT is critical REBOOT_NODE; 154 where the field is NOT_SUPPORTED falls back to the
+// catalog (a warning); 145 with NONE is a warning; 147 with NODE_REBOOT escalates to REBOOT_NODE;
+// 146 without the field keeps the catalog's RESET_GPU. XID 48 last is the barrier.
+TEST_F(ProviderTest, RecoveryActionFromFieldValues) {
+  StartServer();
+  env_ = std::make_unique<FakeNvmlEnv>(DefaultDevices(6));
+  auto devices = env_->devices();
+  devices[0]["field_values"] = {{"230", 2}};  // NODE_REBOOT
+  devices[2]["field_values"] = {{"230", 0}};  // NONE
+  devices[3]["field_values"] = {{"230", 2}};  // NODE_REBOOT
+  devices[5]["field_values"] = {{"230", 4}};  // DRAIN_AND_RESET
+  env_->SetDevices(devices);
+  StartProvider();
+  ASSERT_TRUE(WaitCount(6));
+  env_->Inject(Dev(0), "154");
+  env_->Inject(Dev(1), "154");
+  env_->Inject(Dev(2), "145");
+  env_->Inject(Dev(3), "147");
+  env_->Inject(Dev(4), "146");
+  env_->Inject(Dev(5), "154");
+  env_->Inject(Dev(1), "48");
+
+  auto g0 = WaitGpu(Name(0), [](const v1::Gpu& g) { return HasReason(g, "False", "XID154"); });
+  ASSERT_TRUE(g0.has_value());
+  EXPECT_EQ(g0->status().recommended_action(), "REBOOT_NODE");
+  EXPECT_THAT(Nvml(*g0)->message(), HasSubstr("NVML recovery action NODE_REBOOT"));
+  auto g3 = WaitGpu(Name(3), [](const v1::Gpu& g) { return HasReason(g, "False", "XID147"); });
+  ASSERT_TRUE(g3.has_value());
+  EXPECT_EQ(g3->status().recommended_action(), "REBOOT_NODE");
+  auto g4 = WaitGpu(Name(4), [](const v1::Gpu& g) { return HasReason(g, "False", "XID146"); });
+  ASSERT_TRUE(g4.has_value());
+  EXPECT_EQ(g4->status().recommended_action(), "RESET_GPU");
+  auto g5 = WaitGpu(Name(5), [](const v1::Gpu& g) { return HasReason(g, "False", "XID154"); });
+  ASSERT_TRUE(g5.has_value());
+  EXPECT_EQ(g5->status().recommended_action(), "RESET_GPU");
+  EXPECT_THAT(Nvml(*g5)->message(), HasSubstr("DRAIN_AND_RESET"));
+  ASSERT_TRUE(WaitGpu(Name(1), [](const v1::Gpu& g) { return HasReason(g, "False", "XID48"); }));
+  // Warnings: health unchanged, the XID recorded.
+  for (int i : {1, 2}) {
+    auto g = WaitGpu(Name(i), [](const v1::Gpu& g) {
+      return g.metadata().annotations().contains("nvml.device.nvidia.com/last-warning-xid");
+    });
+    ASSERT_TRUE(g.has_value()) << Name(i);
+    EXPECT_EQ(g->metadata().annotations().at("nvml.device.nvidia.com/last-warning-xid"), i == 1 ? "154" : "145");
+  }
+  auto g2 = gpus_->Get(Name(2));
+  ASSERT_TRUE(g2.ok());
+  EXPECT_TRUE(HasReason(*g2, "True", "Healthy"));
+  EXPECT_THAT(g2->metadata().annotations().at("nvml.device.nvidia.com/last-warning-message"),
+              HasSubstr("NVML recovery action NONE"));
 }
 
 // Polled signals: remap failure is critical (RowRemapFailure), pending retirement is a warning
@@ -474,6 +586,76 @@ TEST_F(ProviderTest, MissingNvml) {
   auto g = WaitGpu("gpu-earlier", [](const v1::Gpu& g) { return HasReason(g, "Unknown", "NVMLUnavailable"); });
   ASSERT_TRUE(g.has_value());
   EXPECT_EQ(GpuHealth(*g), Health::kUnknown);
+}
+
+// NVML that loads but does not initialize (driver not loaded) is "missing" too: exit code 3 with
+// nvmlInit_v2's error in the message.
+TEST_F(ProviderTest, NvmlInitFailureExits) {
+  StartServer();
+  env_ = std::make_unique<FakeNvmlEnv>(DefaultDevices(1));
+  nlohmann::json cfg = {{"init_error", 9}, {"devices", env_->devices()}};
+  {
+    std::ofstream out(env_->config_path() + ".tmp");
+    out << cfg.dump();
+  }
+  ASSERT_EQ(std::rename((env_->config_path() + ".tmp").c_str(), env_->config_path().c_str()), 0);
+  itest::CommandResult r = itest::RunCommand(
+      logs_, {NVML_PROVIDER_BIN, "--server-address", server_->target(), "--driver-root", env_->root(),
+              "--health-check=false"},
+      "", absl::Seconds(30), {{"FAKE_NVML_CONFIG", env_->config_path()}});
+  EXPECT_EQ(r.exit.exit_code, 3) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("nvmlInit_v2 failed"));
+  EXPECT_THAT(r.err, HasSubstr("Driver Not Loaded"));
+}
+
+// --nvml-missing=unknown on a node whose driver comes up late: Unknown first, then, once the
+// library appears under --driver-root, the GPUs are registered healthy at the next reconcile.
+TEST_F(ProviderTest, LateNvmlIsPickedUp) {
+  StartServer();
+  env_ = std::make_unique<FakeNvmlEnv>(DefaultDevices(2));
+  const std::string lib = env_->root() + "/usr/lib64/libnvidia-ml.so.1";
+  const std::string hidden = env_->root() + "/libnvidia-ml.so.1.hidden";
+  ASSERT_EQ(std::rename(lib.c_str(), hidden.c_str()), 0);
+  v1::Gpu mine;
+  mine.mutable_metadata()->set_name(Name(0));
+  (*mine.mutable_metadata()->mutable_labels())[kProviderLabel] = "nvml-provider";
+  mine.mutable_spec()->set_uuid(Dev(0));
+  ASSERT_TRUE(gpus_->Create(mine).ok());
+  StartProvider({"--nvml-missing", "unknown", "--reconcile-interval", "300ms"});
+  ASSERT_TRUE(WaitGpu(Name(0), [](const v1::Gpu& g) { return HasReason(g, "Unknown", "NVMLUnavailable"); }));
+  EXPECT_THAT(itest::HttpGet(health_port_, "/metrics").body, HasSubstr("\nnvml_provider_nvml_loaded 0"));
+  ASSERT_EQ(std::rename(hidden.c_str(), lib.c_str()), 0);
+  ASSERT_TRUE(WaitCount(2));
+  ASSERT_TRUE(WaitGpu(Name(0), [](const v1::Gpu& g) { return HasReason(g, "True", "Healthy"); }));
+  ASSERT_TRUE(WaitGpu(Name(1), [](const v1::Gpu& g) { return HasReason(g, "True", "Healthy"); }));
+  EXPECT_THAT(itest::HttpGet(health_port_, "/metrics").body, HasSubstr("\nnvml_provider_nvml_loaded 1"));
+  // Its events work too.
+  env_->Inject(Dev(1), "79");
+  ASSERT_TRUE(WaitGpu(Name(1), [](const v1::Gpu& g) { return HasReason(g, "False", "XID79"); }));
+}
+
+// SIGTERM while the server is unreachable (the provider retrying with backoff) still ends it
+// promptly with code 0 (goal: within a second); SIGINT likewise.
+TEST_F(ProviderTest, SignalsExitPromptlyWhileServerIsDown) {
+  StartServer();
+  StartProvider({"--heartbeat-interval", "200ms"});
+  ASSERT_TRUE(WaitCount(8));
+  server_->Stop();
+  for (int sig : {SIGTERM, SIGINT}) {
+    if (sig == SIGINT) StartProvider({"--heartbeat-interval", "200ms"});
+    // Let it notice the server is gone (a heartbeat write fails) and enter its retry loop.
+    ASSERT_TRUE(itest::PollUntil([&] { return itest::HttpGet(health_port_, "/readyz").status == 503; }, kDeadline))
+        << "signal " << sig;
+    const absl::Time start = absl::Now();
+    provider_->Signal(sig);
+    itest::ExitInfo info = provider_->WaitFor(absl::Seconds(10));
+    const absl::Duration took = absl::Now() - start;
+    std::cout << "exited " << absl::FormatDuration(took) << " after signal " << sig << " with the server down\n";
+    ASSERT_TRUE(info.exited) << info.ToString();
+    EXPECT_EQ(info.exit_code, 0) << info.ToString();
+    EXPECT_LT(took, absl::Seconds(3));
+    provider_.reset();
+  }
 }
 
 // Killing the provider turns its condition Unknown once the server's heartbeat timeout passes

@@ -60,6 +60,39 @@ TEST(XidPolicy, RecoveryActionRefines154And144To150) {
   EXPECT_EQ(p.Classify(154, GpuRecoveryAction::kDrainP2p).cls, XidClass::kWarning);
   EXPECT_EQ(p.Classify(145, GpuRecoveryAction::kNone).cls, XidClass::kWarning);
   EXPECT_EQ(p.Classify(145).cls, XidClass::kCritical);
+  // Without a recovery action (NVML could not say) the catalog's static action stands.
+  EXPECT_EQ(p.Classify(154).cls, XidClass::kWarning);
+  EXPECT_EQ(p.Classify(154).action, RecommendedAction::kNone);
+  EXPECT_EQ(p.Classify(146).action, RecommendedAction::kResetGpu);
+  // 144-150: NODE_REBOOT escalates the action; reset, drain-and-reset and drain-P2P keep RESET_GPU.
+  EXPECT_EQ(p.Classify(147, GpuRecoveryAction::kNodeReboot).action, RecommendedAction::kRebootNode);
+  EXPECT_EQ(p.Classify(147, GpuRecoveryAction::kNodeReboot).cls, XidClass::kCritical);
+  for (GpuRecoveryAction r :
+       {GpuRecoveryAction::kGpuReset, GpuRecoveryAction::kDrainAndReset, GpuRecoveryAction::kDrainP2p}) {
+    EXPECT_EQ(p.Classify(150, r).cls, XidClass::kCritical) << GpuRecoveryActionName(r);
+    EXPECT_EQ(p.Classify(150, r).action, RecommendedAction::kResetGpu) << GpuRecoveryActionName(r);
+  }
+  // The recovery action is read only where it matters; other XIDs ignore it.
+  EXPECT_EQ(p.Classify(48, GpuRecoveryAction::kNodeReboot).action, RecommendedAction::kResetGpu);
+  EXPECT_EQ(p.Classify(79, GpuRecoveryAction::kNone).action, RecommendedAction::kRebootNode);
+  EXPECT_TRUE(XidDependsOnRecoveryAction(154));
+  EXPECT_TRUE(XidDependsOnRecoveryAction(144));
+  EXPECT_TRUE(XidDependsOnRecoveryAction(150));
+  EXPECT_FALSE(XidDependsOnRecoveryAction(143));
+  EXPECT_FALSE(XidDependsOnRecoveryAction(151));
+  // Device-plugin mode: 154 is critical anyway; NODE_REBOOT still sets the action.
+  XidPolicy dp(XidPolicyMode::kDevicePlugin);
+  EXPECT_EQ(dp.Classify(154, GpuRecoveryAction::kNodeReboot).action, RecommendedAction::kRebootNode);
+  EXPECT_EQ(dp.Classify(154).action, RecommendedAction::kResetGpu);
+}
+
+TEST(XidPolicy, RecoveryActionNamesAndMapping) {
+  EXPECT_EQ(GpuRecoveryActionName(GpuRecoveryAction::kDrainAndReset), "DRAIN_AND_RESET");
+  EXPECT_EQ(ActionForRecovery(GpuRecoveryAction::kNone), RecommendedAction::kNone);
+  EXPECT_EQ(ActionForRecovery(GpuRecoveryAction::kGpuReset), RecommendedAction::kResetGpu);
+  EXPECT_EQ(ActionForRecovery(GpuRecoveryAction::kNodeReboot), RecommendedAction::kRebootNode);
+  EXPECT_EQ(ActionForRecovery(GpuRecoveryAction::kDrainP2p), RecommendedAction::kNone);
+  EXPECT_EQ(ActionForRecovery(GpuRecoveryAction::kDrainAndReset), RecommendedAction::kResetGpu);
 }
 
 // --xid-policy=device-plugin: 13, 31, 43, 45, 68, 109 ignored, everything else critical.

@@ -1,0 +1,615 @@
+// devapi-nvml-bench: how fast nvml-provider turns NVML facts into API state a watcher sees
+// (issue 6: "XID 79 on one GPU makes it NVMLReady=False with reason XID79 in under 100 ms").
+//
+// Everything is the real thing except the GPUs: the device-api-server binary (in-memory, on a
+// socket in a private temp dir), the nvml-provider binary, and the fake libnvidia-ml.so.1 of
+// tests/fakes, which the provider finds through its normal --driver-root search
+// (<root>/usr/lib64/libnvidia-ml.so.1). XIDs are written to the fake's events FIFO. Measured:
+//
+//   1. provider start -> all N GPUs ADDED on a watch that was open before the provider started;
+//   2. per sample: a critical XID written to the FIFO on a random GPU -> the watch (open before
+//      the write) delivers that GPU with NVMLReady=False, reason XID<n>. Between samples the GPU
+//      is put back through the provider's documented operator path (NVMLReady=True set through
+//      the API, docs/nvml-provider.md "Recovery rule"), and the next sample waits until the
+//      provider has adopted it (its nvml_provider_gpus{health="healthy"} gauge reads N again), so
+//      that every sample starts from N healthy GPUs and a provider that agrees;
+//   3. per restart: the server is SIGKILLed and started again (in-memory, so empty) -> the new
+//      server answers, and -> all N GPUs are back (polled every 2 ms);
+//   4. SIGTERM -> provider exit.
+//
+// Prints the raw figures, then a markdown table. Exits non-zero when a phase fails or a sample
+// times out (the smoke test relies on that); there are no timing assertions.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "deviceapi/deviceapi.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace deviceapi;  // NOLINT: the client library is this tool's whole vocabulary
+namespace v1 = ::nvidia::nvsentinel::v1alpha1;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kProviderLabel[] = "device.nvidia.com/provider";
+constexpr char kProviderId[] = "nvml-bench";
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+struct Flags {
+  int gpus = 8;
+  int samples = 200;
+  int restarts = 5;
+  std::string xids = "79";
+  std::string reconcile_interval = "30s";
+  std::string heartbeat_interval = "10s";
+  double timeout_s = 10;
+  uint64_t seed = 1;
+  std::string server_bin = NVML_BENCH_SERVER_BIN;
+  std::string provider_bin = NVML_BENCH_PROVIDER_BIN;
+  std::string fake_nvml = NVML_BENCH_FAKE_NVML;
+  std::string out;
+  bool keep = false;
+  int provider_v = 0;
+};
+
+// Latency samples (ms), percentiles by nearest rank over the sorted samples.
+struct Stats {
+  std::vector<double> ms;
+  void Add(double v) { ms.push_back(v); }
+  double P(double p) {
+    if (ms.empty()) return 0;
+    std::sort(ms.begin(), ms.end());
+    size_t rank = static_cast<size_t>(p * static_cast<double>(ms.size()) + 0.999999);
+    rank = std::clamp<size_t>(rank, 1, ms.size());
+    return ms[rank - 1];
+  }
+  double Max() { return ms.empty() ? 0 : *std::max_element(ms.begin(), ms.end()); }
+};
+
+std::string Fmt(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f ms", ms);
+  return buf;
+}
+
+// A child process (posix_spawn), stdout+stderr to `log`, our environment plus `env`.
+class Child {
+ public:
+  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                                      const std::string& log) {
+    std::vector<std::string> envs;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string kv = *e;
+      const std::string key = kv.substr(0, kv.find('='));
+      if (env.contains(key) || key.rfind("DEVICE_API_SERVER_", 0) == 0 || key == "NVIDIA_DEVICE_API_TARGET" ||
+          key == "DP_DISABLE_HEALTHCHECKS" || key == "DP_ENABLE_HEALTHCHECKS") {
+        continue;
+      }
+      envs.push_back(std::move(kv));
+    }
+    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    std::vector<char*> cargv, cenv;
+    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    for (const std::string& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
+    cenv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      std::cerr << "spawn " << argv[0] << ": " << std::strerror(rc) << "\n";
+      return nullptr;
+    }
+    return std::unique_ptr<Child>(new Child(pid));
+  }
+  ~Child() {
+    if (!reaped_) {
+      ::kill(pid_, SIGKILL);
+      Wait(std::chrono::seconds(10));
+    }
+  }
+  void Signal(int sig) {
+    if (!reaped_) ::kill(pid_, sig);
+  }
+  // True when the child exited within `timeout`; its wait status in `status`.
+  bool Wait(Clock::duration timeout, int* status = nullptr) {
+    const auto deadline = Clock::now() + timeout;
+    while (!reaped_) {
+      int st = 0;
+      const pid_t r = ::waitpid(pid_, &st, WNOHANG);
+      if (r == pid_ || (r < 0 && errno == ECHILD)) {
+        reaped_ = true;
+        status_ = st;
+        break;
+      }
+      if (Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (status != nullptr) *status = status_;
+    return true;
+  }
+
+ private:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+int PickFreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// GET http://127.0.0.1:<port><path>; the body, or nullopt.
+std::optional<std::string> HttpGet(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string resp;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[8192];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof(buf))) > 0) resp.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  const size_t body = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) return std::nullopt;
+  return resp.substr(body + 4);
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::vector<nlohmann::json> Devices(int n) {
+  std::vector<nlohmann::json> out;
+  for (int i = 0; i < n; ++i) {
+    char uuid[64], bus[32], serial[32];
+    std::snprintf(uuid, sizeof(uuid), "GPU-%08X-BE0C-4A11-9000-%012d", 0xB0000000u + static_cast<unsigned>(i), i);
+    std::snprintf(bus, sizeof(bus), "0000:%02x:00.0", (0x18 + i * 0x10) & 0xff);
+    std::snprintf(serial, sizeof(serial), "165232200%04d", i);
+    out.push_back({{"uuid", uuid},
+                   {"name", "NVIDIA H100 80GB HBM3"},
+                   {"memory_bytes", 85520809984ULL},
+                   {"pci_bus_id", bus},
+                   {"minor", i},
+                   {"numa_node", i / 4},
+                   {"architecture", "Hopper"},
+                   {"compute_capability", "9.0"},
+                   {"serial", serial}});
+  }
+  return out;
+}
+
+class Bench {
+ public:
+  explicit Bench(Flags f) : f_(std::move(f)), rng_(f_.seed) {}
+  ~Bench() {
+    provider_.reset();
+    server_.reset();
+    if (fifo_fd_ >= 0) ::close(fifo_fd_);
+    std::error_code ec;
+    if (!dir_.empty() && !f_.keep) fs::remove_all(dir_, ec);
+  }
+
+  int Run();
+
+ private:
+  bool Setup();
+  bool StartServer();
+  std::unique_ptr<Clientset> Connect(absl::Duration timeout);
+  bool OpenFifoWriter(Clock::time_point deadline);
+  bool MeasureRegistration();
+  bool MeasureXids();
+  bool ClearAndWaitAdopted(const std::string& name);
+  int HealthyGauge();
+  bool MeasureRestarts();
+  void MeasureShutdown();
+  void Report();
+  std::string Tail(const std::string& log) const;
+
+  Flags f_;
+  std::mt19937_64 rng_;
+  std::string dir_, sock_, root_, fifo_, config_;
+  std::vector<nlohmann::json> devices_;
+  std::vector<uint64_t> xids_;
+  int health_port_ = 0;
+  int fifo_fd_ = -1;
+  int server_starts_ = 0;
+  std::unique_ptr<Child> server_, provider_;
+  std::unique_ptr<Clientset> cs_;
+
+  // Results.
+  std::optional<double> registration_ms_;
+  Stats xid_;
+  int xid_timeouts_ = 0;
+  Stats restart_ready_, restart_back_;
+  int restart_failures_ = 0;
+  std::optional<double> shutdown_ms_;
+  std::optional<int> shutdown_code_;
+};
+
+std::string Bench::Tail(const std::string& log) const {
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > 3000 ? s.substr(s.size() - 3000) : s;
+}
+
+bool Bench::Setup() {
+  char tmpl[] = "/tmp/nvbXXXXXX";  // short: Unix socket paths must stay under 108 bytes
+  if (::mkdtemp(tmpl) == nullptr) {
+    std::cerr << "mkdtemp: " << std::strerror(errno) << "\n";
+    return false;
+  }
+  dir_ = tmpl;
+  sock_ = dir_ + "/api.sock";
+  root_ = dir_ + "/driver";
+  fifo_ = dir_ + "/events";
+  config_ = dir_ + "/fake-nvml.json";
+  fs::create_directories(root_ + "/usr/lib64");
+  fs::create_symlink(fs::absolute(f_.fake_nvml), root_ + "/usr/lib64/libnvidia-ml.so.1");
+  if (::mkfifo(fifo_.c_str(), 0600) != 0) {
+    std::cerr << "mkfifo " << fifo_ << ": " << std::strerror(errno) << "\n";
+    return false;
+  }
+  devices_ = Devices(f_.gpus);
+  nlohmann::json j;
+  j["driver_version"] = "550.54.15";
+  j["events"] = fifo_;
+  j["devices"] = devices_;
+  std::ofstream(config_) << j.dump(2);
+  std::stringstream ss(f_.xids);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) xids_.push_back(std::stoull(item));
+  }
+  if (xids_.empty()) {
+    std::cerr << "--xids: no XID given\n";
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<Clientset> Bench::Connect(absl::Duration timeout) {
+  Config c = Config::Default();
+  c.target = "unix://" + sock_;
+  c.timeout = timeout;
+  c.wait_for_ready = false;
+  c.retry.max_attempts = 1;
+  c.user_agent = "devapi-nvml-bench";
+  auto cs = Clientset::NewForConfig(c);
+  if (!cs.ok()) return nullptr;
+  return std::move(*cs);
+}
+
+bool Bench::StartServer() {
+  const std::string log = dir_ + "/server-" + std::to_string(++server_starts_) + ".log";
+  server_ = Child::Spawn({f_.server_bin, "--bind-address", "unix://" + sock_, "--health-probe-bind-address",
+                          "127.0.0.1:0", "--metrics-bind-address", "127.0.0.1:0", "--datastore-endpoint", "memory://"},
+                         {}, log);
+  if (server_ == nullptr) return false;
+  const auto deadline = Clock::now() + std::chrono::seconds(static_cast<int>(f_.timeout_s) + 10);
+  while (Clock::now() < deadline) {
+    if (struct stat st; ::stat(sock_.c_str(), &st) == 0) {
+      cs_ = Connect(absl::Seconds(2));
+      if (cs_ != nullptr && cs_->DeviceV1alpha1().Gpus()->List().ok()) return true;
+    }
+    if (server_->Wait(std::chrono::milliseconds(0))) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::cerr << "server did not come up; log:\n" << Tail(log) << "\n";
+  return false;
+}
+
+// The fake opens the FIFO for reading when the provider creates its event set; until then an
+// O_NONBLOCK open for writing fails with ENXIO. Keeping our end open from then on also keeps the
+// fake's poll() blocking (a FIFO without writers polls as POLLHUP at once).
+bool Bench::OpenFifoWriter(Clock::time_point deadline) {
+  while (Clock::now() < deadline) {
+    fifo_fd_ = ::open(fifo_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fifo_fd_ >= 0) return true;
+    if (errno != ENXIO) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::cerr << "the provider never opened the events FIFO " << fifo_ << ": " << std::strerror(errno) << "\n";
+  return false;
+}
+
+bool Bench::MeasureRegistration() {
+  GpuInterfacePtr gpus = cs_->DeviceV1alpha1().Gpus();
+  ListOptions lo;
+  lo.label_selector = std::string(kProviderLabel) + "=" + kProviderId;
+  auto list = gpus->List(lo);
+  if (!list.ok()) return false;
+  lo.resource_version = list->metadata().resource_version();
+  auto watch = gpus->Watch(lo);
+  if (!watch.ok()) {
+    std::cerr << "watch: " << watch.status() << "\n";
+    return false;
+  }
+  health_port_ = PickFreePort();
+  const std::string log = dir_ + "/provider.log";
+  const auto t0 = Clock::now();
+  provider_ = Child::Spawn({f_.provider_bin, "--server-address", "unix://" + sock_, "--driver-root", root_,
+                            "--provider-id", kProviderId, "--health-host", "127.0.0.1", "--health-port",
+                            std::to_string(health_port_), "--sysfs-root", root_ + "/sys", "--reconcile-interval",
+                            f_.reconcile_interval, "--heartbeat-interval", f_.heartbeat_interval,
+                            "-v", std::to_string(f_.provider_v)},
+                           {{"FAKE_NVML_CONFIG", config_}}, log);
+  if (provider_ == nullptr) return false;
+  std::set<std::string> seen;
+  const auto deadline = t0 + std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
+  while (seen.size() < devices_.size()) {
+    auto ev = (*watch)->NextUntil(absl::Now() + absl::FromChrono(deadline - Clock::now()));
+    if (!ev.has_value()) {
+      std::cerr << "registration: " << seen.size() << " of " << devices_.size() << " GPUs after " << f_.timeout_s
+                << "s; provider log:\n"
+                << Tail(log) << "\n";
+      return false;
+    }
+    if (ev->type == EventType::kAdded) seen.insert(ev->object.metadata().name());
+  }
+  registration_ms_ = Ms(Clock::now() - t0);
+  std::cout << "registration: " << devices_.size() << " GPUs ADDED " << Fmt(*registration_ms_)
+            << " after the provider was spawned\n";
+  (*watch)->Stop();
+  return OpenFifoWriter(Clock::now() + std::chrono::seconds(10));
+}
+
+// nvml_provider_gpus{health="healthy"} of the provider, or -1.
+int Bench::HealthyGauge() {
+  auto body = HttpGet(health_port_, "/metrics");
+  if (!body.has_value()) return -1;
+  const std::string key = "nvml_provider_gpus{health=\"healthy\"} ";
+  const size_t at = body->find(key);
+  if (at == std::string::npos) return -1;
+  return std::atoi(body->c_str() + at + key.size());
+}
+
+bool Bench::ClearAndWaitAdopted(const std::string& name) {
+  GpuInterfacePtr gpus = cs_->DeviceV1alpha1().Gpus();
+  absl::Status s = RetryOnConflict(kDefaultRetry, [&]() -> absl::Status {
+    auto g = gpus->Get(name);
+    if (!g.ok()) return g.status();
+    SetCondition(g->mutable_status(),
+                 MakeCondition("NVMLReady", kConditionTrue, "OperatorCleared", "cleared by devapi-nvml-bench"));
+    return gpus->UpdateStatus(*g).status();
+  });
+  if (!s.ok()) {
+    std::cerr << "clearing " << name << ": " << s << "\n";
+    return false;
+  }
+  const auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
+  while (Clock::now() < deadline) {
+    if (HealthyGauge() == f_.gpus) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::cerr << "the provider did not adopt the clear of " << name << "\n";
+  return false;
+}
+
+bool Bench::MeasureXids() {
+  GpuInterfacePtr gpus = cs_->DeviceV1alpha1().Gpus();
+  std::uniform_int_distribution<size_t> pick_gpu(0, devices_.size() - 1);
+  std::uniform_int_distribution<size_t> pick_xid(0, xids_.size() - 1);
+  // Every sample starts from N healthy GPUs as the provider sees them.
+  const auto ready_deadline = Clock::now() + std::chrono::seconds(static_cast<int>(f_.timeout_s));
+  while (HealthyGauge() != f_.gpus && Clock::now() < ready_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (int i = 0; i < f_.samples; ++i) {
+    const nlohmann::json& dev = devices_[pick_gpu(rng_)];
+    const std::string uuid = dev["uuid"];
+    const std::string name = Lower(uuid);
+    const uint64_t xid = xids_[pick_xid(rng_)];
+    const std::string want_reason = "XID" + std::to_string(xid);
+
+    ListOptions lo;
+    lo.label_selector = std::string(kProviderLabel) + "=" + kProviderId;
+    auto list = gpus->List(lo);
+    if (!list.ok()) return false;
+    lo.resource_version = list->metadata().resource_version();
+    auto watch = gpus->Watch(lo);
+    if (!watch.ok()) {
+      std::cerr << "watch: " << watch.status() << "\n";
+      return false;
+    }
+    const std::string line = uuid + " " + std::to_string(xid) + "\n";
+    const auto t0 = Clock::now();
+    if (::write(fifo_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      std::cerr << "write to the events FIFO: " << std::strerror(errno) << "\n";
+      return false;
+    }
+    const absl::Time deadline = absl::Now() + absl::Milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
+    bool got = false;
+    while (!got) {
+      auto ev = (*watch)->NextUntil(deadline);
+      if (!ev.has_value()) break;
+      if (ev->object.metadata().name() != name) continue;
+      const v1::Condition* c = FindCondition(ev->object.status(), "NVMLReady");
+      got = c != nullptr && c->status() == kConditionFalse && c->reason() == want_reason;
+    }
+    const auto t1 = Clock::now();
+    (*watch)->Stop();
+    if (!got) {
+      ++xid_timeouts_;
+      std::cerr << "sample " << i << ": no NVMLReady=False " << want_reason << " for " << name << " within "
+                << f_.timeout_s << "s\n";
+    } else {
+      xid_.Add(Ms(t1 - t0));
+    }
+    if (!ClearAndWaitAdopted(name)) return false;
+  }
+  std::cout << "xid: " << xid_.ms.size() << " samples, p50 " << Fmt(xid_.P(0.5)) << ", p99 " << Fmt(xid_.P(0.99))
+            << ", max " << Fmt(xid_.Max()) << ", timeouts " << xid_timeouts_ << "\n";
+  return xid_timeouts_ == 0;
+}
+
+bool Bench::MeasureRestarts() {
+  ListOptions lo;
+  lo.label_selector = std::string(kProviderLabel) + "=" + kProviderId;
+  for (int r = 0; r < f_.restarts; ++r) {
+    server_->Signal(SIGKILL);
+    server_->Wait(std::chrono::seconds(10));
+    cs_.reset();
+    const auto t0 = Clock::now();
+    if (!StartServer()) return false;
+    const auto t_ready = Clock::now();
+    GpuInterfacePtr gpus = cs_->DeviceV1alpha1().Gpus();
+    const auto deadline = t0 + std::chrono::seconds(static_cast<int>(f_.timeout_s) + 60);
+    bool back = false;
+    while (Clock::now() < deadline) {
+      auto list = gpus->List(lo);
+      if (list.ok() && list->items_size() == f_.gpus) {
+        back = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    if (!back) {
+      ++restart_failures_;
+      std::cerr << "restart " << r << ": GPUs not back; provider log:\n" << Tail(dir_ + "/provider.log") << "\n";
+      return false;
+    }
+    const auto t_back = Clock::now();
+    restart_ready_.Add(Ms(t_ready - t0));
+    restart_back_.Add(Ms(t_back - t0));
+    std::cout << "restart " << r << ": server answering " << Fmt(Ms(t_ready - t0)) << ", all " << f_.gpus
+              << " GPUs back " << Fmt(Ms(t_back - t0)) << " after the new server was spawned\n";
+  }
+  return true;
+}
+
+void Bench::MeasureShutdown() {
+  const auto t0 = Clock::now();
+  provider_->Signal(SIGTERM);
+  int status = 0;
+  if (provider_->Wait(std::chrono::seconds(10), &status)) {
+    shutdown_ms_ = Ms(Clock::now() - t0);
+    shutdown_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::cout << "shutdown: provider exited " << Fmt(*shutdown_ms_) << " after SIGTERM, code " << *shutdown_code_
+              << "\n";
+  } else {
+    std::cerr << "shutdown: the provider was still running 10s after SIGTERM\n";
+  }
+}
+
+void Bench::Report() {
+  std::ostringstream md;
+  md << "| devapi-nvml-bench (" << f_.gpus << " fake GPUs, XIDs " << f_.xids << ") | samples | p50 | p99 | max |\n"
+     << "|---|---|---|---|---|\n";
+  if (registration_ms_.has_value()) {
+    md << "| provider start → all " << f_.gpus << " GPUs ADDED on a watch | 1 | " << Fmt(*registration_ms_)
+       << " | | |\n";
+  }
+  md << "| critical XID written to the FIFO → watch delivers NVMLReady=False XID<n> | " << xid_.ms.size() << " | "
+     << Fmt(xid_.P(0.5)) << " | " << Fmt(xid_.P(0.99)) << " | " << Fmt(xid_.Max()) << " |\n";
+  if (!restart_back_.ms.empty()) {
+    md << "| server SIGKILL + restart (in-memory) → new server answers | " << restart_ready_.ms.size() << " | "
+       << Fmt(restart_ready_.P(0.5)) << " | " << Fmt(restart_ready_.P(0.99)) << " | " << Fmt(restart_ready_.Max())
+       << " |\n";
+    md << "| server SIGKILL + restart (in-memory) → all " << f_.gpus << " GPUs back | " << restart_back_.ms.size()
+       << " | " << Fmt(restart_back_.P(0.5)) << " | " << Fmt(restart_back_.P(0.99)) << " | "
+       << Fmt(restart_back_.Max()) << " |\n";
+  }
+  if (shutdown_ms_.has_value()) {
+    md << "| SIGTERM → provider exit (code " << *shutdown_code_ << ") | 1 | " << Fmt(*shutdown_ms_) << " | | |\n";
+  }
+  std::cout << "\n" << md.str();
+  if (!f_.out.empty()) std::ofstream(f_.out) << md.str();
+}
+
+int Bench::Run() {
+  if (!Setup()) return 1;
+  if (!StartServer()) return 1;
+  bool ok = MeasureRegistration() && MeasureXids() && MeasureRestarts();
+  if (provider_ != nullptr) MeasureShutdown();
+  ok = ok && shutdown_ms_.has_value() && shutdown_code_ == 0;
+  Report();
+  if (f_.keep) std::cout << "logs kept in " << dir_ << "\n";
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{"XID-to-watch latency of nvml-provider with the fake NVML (docs/nvml-provider.md, \"Measured\")",
+               "devapi-nvml-bench"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--gpus", f.gpus, "fake GPUs")->check(CLI::Range(1, 256));
+  app.add_option("--samples", f.samples, "XID samples")->check(CLI::Range(0, 1000000));
+  app.add_option("--restarts", f.restarts, "server restarts")->check(CLI::Range(0, 1000));
+  app.add_option("--xids", f.xids, "comma-separated critical XIDs, one picked at random per sample");
+  app.add_option("--reconcile-interval", f.reconcile_interval, "provider --reconcile-interval");
+  app.add_option("--heartbeat-interval", f.heartbeat_interval, "provider --heartbeat-interval");
+  app.add_option("--timeout", f.timeout_s, "seconds to wait for one sample or phase")->check(CLI::Range(0.1, 600.0));
+  app.add_option("--seed", f.seed, "random seed (GPU and XID choice)");
+  app.add_option("--server-bin", f.server_bin, "device-api-server binary");
+  app.add_option("--provider-bin", f.provider_bin, "nvml-provider binary");
+  app.add_option("--fake-nvml", f.fake_nvml, "the fake libnvidia-ml.so.1");
+  app.add_option("--out", f.out, "also write the markdown table to this file");
+  app.add_flag("--keep", f.keep, "keep the temp dir (logs)");
+  app.add_option("--provider-v", f.provider_v, "provider log verbosity (-v)");
+  CLI11_PARSE(app, argc, argv);
+  ::signal(SIGPIPE, SIG_IGN);
+  Bench bench(f);
+  return bench.Run();
+}
