@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "storage/wire.h"
+
 namespace deviceapi::storage {
 
 std::string_view EventTypeName(EventType t) {
@@ -25,30 +27,13 @@ grpc::Slice SerializeWatchResponse(EventType type, const v1::Gpu& object) {
   // (which would copy the object).
   const std::string_view name = EventTypeName(type);
   const size_t obj_size = object.ByteSizeLong();
-  auto varint_len = [](uint64_t v) {
-    size_t n = 1;
-    while (v >= 0x80) {
-      v >>= 7;
-      ++n;
-    }
-    return n;
-  };
-  const size_t total = 1 + varint_len(name.size()) + name.size() + 1 + varint_len(obj_size) + obj_size;
+  const size_t total = wire::LenHeaderSize(1, name.size()) + name.size() + wire::LenHeaderSize(2, obj_size) + obj_size;
   grpc::Slice slice(total);
   auto* p = const_cast<uint8_t*>(slice.begin());
-  auto put_varint = [&p](uint64_t v) {
-    while (v >= 0x80) {
-      *p++ = static_cast<uint8_t>((v & 0x7f) | 0x80);
-      v >>= 7;
-    }
-    *p++ = static_cast<uint8_t>(v);
-  };
-  *p++ = (1 << 3) | 2;
-  put_varint(name.size());
+  p = wire::PutLenHeader(p, 1, name.size());
   std::memcpy(p, name.data(), name.size());
   p += name.size();
-  *p++ = (2 << 3) | 2;
-  put_varint(obj_size);
+  p = wire::PutLenHeader(p, 2, obj_size);
   object.SerializeWithCachedSizesToArray(p);
   return slice;
 }

@@ -1,6 +1,7 @@
 #include <string>
 
 #include "common/strings.h"
+#include "storage/etcd/etcd_store.h"
 #include "storage/memory/memory_store.h"
 #include "storage/sqlite/sqlite_persister.h"
 #include "storage/store.h"
@@ -22,11 +23,9 @@ absl::StatusOr<StorePtr> OpenStore(std::string_view endpoint, const StoreConfig&
     }
     return OpenSqliteStore(path, config);
   }
-  if (endpoint.substr(0, 7) == "etcd://") {
-    return absl::UnimplementedError("datastore scheme \"etcd\" is not supported yet");
-  }
-  return absl::InvalidArgumentError(
-      Cat("unsupported datastore endpoint \"", endpoint, "\": want memory:// or sqlite:///abs/path"));
+  if (endpoint.substr(0, 7) == "etcd://") return OpenEtcdStore(endpoint, config);
+  return absl::InvalidArgumentError(Cat("unsupported datastore endpoint \"", endpoint,
+                                        "\": want memory://, sqlite:///abs/path or etcd://HOST:PORT"));
 }
 
 }  // namespace deviceapi::storage

@@ -633,5 +633,43 @@ TEST_P(InformerTest, ServerRestartRelistsAndConverges) {
   EXPECT_THAT(rec.violations(), ::testing::IsEmpty());
 }
 
+// With the durable SQLite backend the history survives a restart: the
+// informer's watch resumes from its last RV (no relist, nothing reported
+// deleted) and sees the writes made after the restart.
+TEST(InformerDurable, SqliteRestartResumesWithoutRelist) {
+  auto server = deviceapi::testing::TestServer::Start("sqlite://", [](deviceapi::apiserver::ServerOptions& o) {
+    o.watch_bookmark_interval = absl::Milliseconds(200);
+  });
+  deviceapi::Config c;
+  c.target = server->target();
+  c.timeout = absl::Seconds(10);
+  auto cs = deviceapi::Clientset::NewForConfig(c);
+  ASSERT_TRUE(cs.ok()) << cs.status();
+  auto gpus = [&] { return (*cs)->DeviceV1alpha1().Gpus("default"); };
+  for (const char* n : {"gpu-a", "gpu-b"}) ASSERT_TRUE(gpus()->Create(deviceapi::testing::MakeGpu(n, {}, "default")).ok());
+  deviceapi::InformerOptions o;
+  o.reflector.initial_backoff = absl::Milliseconds(5);
+  o.reflector.max_backoff = absl::Milliseconds(100);
+  deviceapi::GpuInformer inf(gpus(), o);
+  Recorder rec;
+  auto reg = inf.AddEventHandler(rec.Funcs());
+  inf.Start();
+  ASSERT_TRUE(inf.WaitForCacheSync(absl::Now() + kWait));
+  ASSERT_TRUE(WaitFor([&] { return rec.Count("add", true) == 2; }, kWait));
+
+  server->Restart();
+  auto r = gpus()->Create(deviceapi::testing::MakeGpu("gpu-c", {}, "default"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(WaitFor([&] { return inf.GetIndexer()->List().size() == 3; }, kWait)) << inf.Stats().last_error;
+  ASSERT_TRUE(WaitFor([&] { return rec.Count("add", false) + rec.Count("add", true) == 3; }, kWait));
+  EXPECT_EQ(rec.Count("add", false), 1) << "lists " << inf.Stats().lists << " relists " << inf.Stats().relists;
+  EXPECT_EQ(rec.Count("delete", true) + rec.Count("delete", false), 0);
+  EXPECT_EQ(inf.Stats().lists, 1u);
+  EXPECT_EQ(inf.Stats().relists, 0u);
+  EXPECT_GE(inf.Stats().watch_restarts, 1u);
+  EXPECT_THAT(rec.violations(), ::testing::IsEmpty());
+  inf.Stop();
+}
+
 }  // namespace
 }  // namespace client_test

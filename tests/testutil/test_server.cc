@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "testutil/etcd.h"
 
 namespace deviceapi::testing {
 
@@ -22,8 +23,9 @@ TempDir::~TempDir() {
 }
 
 // "sqlite://" (no path) stands for a database file in each TestServer's own
-// temp dir (see TestServer::Start).
-std::vector<std::string> ConformanceEndpoints() { return {"memory://", "sqlite://"}; }
+// temp dir, "etcd://" (no address) for a prefix of its own on this process's
+// shared etcd (see TestServer::Start).
+std::vector<std::string> ConformanceEndpoints() { return {"memory://", "sqlite://", "etcd://"}; }
 
 std::unique_ptr<TestServer> TestServer::Start(const std::string& endpoint, OptionsTweak tweak) {
   std::unique_ptr<TestServer> t(new TestServer());
@@ -39,8 +41,15 @@ std::unique_ptr<TestServer> TestServer::Start(const std::string& endpoint, Optio
   o.metrics_port = 0;
   o.metrics_bind_address = "127.0.0.1:0";
   o.shutdown_grace_period = absl::Seconds(5);
-  // A bare "sqlite://" gets a database of its own, kept across Restart().
-  o.datastore_endpoint = endpoint == "sqlite://" ? "sqlite://" + t->dir_.path() + "/state.db" : endpoint;
+  // A bare "sqlite://" gets a database of its own, a bare "etcd://" a prefix
+  // of its own on the shared etcd; both are kept across Restart().
+  if (endpoint == "sqlite://") {
+    o.datastore_endpoint = "sqlite://" + t->dir_.path() + "/state.db";
+  } else if (endpoint == "etcd://") {
+    o.datastore_endpoint = SharedEtcd().Endpoint(UniqueEtcdPrefix());
+  } else {
+    o.datastore_endpoint = endpoint;
+  }
   o.datastore_scheme = endpoint.substr(0, endpoint.find(':'));
   if (tweak) tweak(o);
   t->options_ = o;

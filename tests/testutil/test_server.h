@@ -44,7 +44,8 @@ std::vector<std::string> ConformanceEndpoints();
 class TestServer {
  public:
   // Starts a server with test-friendly defaults (ports 0, socket in a temp dir).
-  // "sqlite://" (no path) means sqlite://<the temp dir>/state.db.
+  // "sqlite://" (no path) means sqlite://<the temp dir>/state.db; "etcd://"
+  // (no address) a fresh prefix on SharedEtcd() (testutil/etcd.h).
   static std::unique_ptr<TestServer> Start(const std::string& endpoint = "memory://", OptionsTweak tweak = {});
   ~TestServer();
 

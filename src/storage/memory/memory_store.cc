@@ -49,29 +49,55 @@ absl::StatusOr<std::shared_ptr<MemoryStore>> MemoryStore::CreateWithPersister(
   if (!state.ok()) return state.status();
   const uint64_t start_rv = std::max(state->last_rv, WallClockStartRv());
   if (auto s = persister->RecordRv(start_rv); !s.ok()) return s;
+  auto history = persister->LoadHistory(config.history_size, config.history_age);
+  if (!history.ok()) return history.status();
   SnapshotPtr snap = Snapshot::Empty(start_rv);
   for (const ObjectPtr& obj : state->objects) {
     snap = snap->With(MakeKey(obj->metadata().namespace_(), obj->metadata().name()), obj, start_rv);
   }
-  return std::make_shared<MemoryStore>(config, start_rv, std::move(snap), std::move(persister));
+  return std::make_shared<MemoryStore>(config, start_rv, std::move(snap), std::move(persister), *history);
 }
 
 MemoryStore::MemoryStore(const StoreConfig& config, uint64_t start_rv)
     : MemoryStore(config, start_rv, Snapshot::Empty(start_rv), nullptr) {}
 
 MemoryStore::MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial,
-                         std::unique_ptr<Persister> persister)
+                         std::unique_ptr<Persister> persister, const std::vector<EventPtr>& history)
     : config_(config),
       persister_(std::move(persister)),
-      history_(config.history_size, config.history_age, start_rv),
-      snapshot_(std::move(initial)),
-      hub_(WatchHubOptions{config.bookmark_interval, config.on_watcher_evicted}) {}
+      // A persisted history is gapless from its first event: every RV from
+      // just before it is resumable (the RVs after its last event up to
+      // start_rv carry no change).
+      history_(config.history_size, config.history_age,
+               history.empty() ? start_rv : std::min(start_rv, history.front()->rv - 1)),
+      last_rv_(start_rv),
+      snapshot_(initial),
+      head_(initial),
+      hub_(WatchHubOptions{config.bookmark_interval, config.on_watcher_evicted}) {
+  absl::MutexLock l(&commit_mu_);
+  for (const EventPtr& ev : history) {
+    if (ev->rv <= start_rv) history_.Append(ev);
+  }
+}
 
 MemoryStore::~MemoryStore() { Shutdown(); }
 
 SnapshotPtr MemoryStore::Current() const {
   absl::MutexLock l(&snap_mu_);
   return snapshot_;
+}
+
+SnapshotPtr MemoryStore::Head() const {
+  absl::MutexLock l(&snap_mu_);
+  return head_;
+}
+
+void MemoryStore::SetVisibleLocked(SnapshotPtr next) {
+  absl::MutexLock l(&snap_mu_);
+  // Staged changes are always above the visible RV; without a persister
+  // nothing is ever staged.
+  if (!persister_ || head_->rv() <= next->rv()) head_ = next;
+  snapshot_ = std::move(next);
 }
 
 absl::StatusOr<uint64_t> MemoryStore::CheckNotAhead(std::string_view rv_string, uint64_t current) const {
@@ -100,9 +126,9 @@ absl::StatusOr<std::vector<std::pair<std::string, ObjectPtr>>> MemoryStore::Stat
     SnapshotPtr snap = Current();
     if (rv > snap->rv()) return am::TooLargeResourceVersionError(rv, snap->rv());
     history_.Trim(absl::Now());
-    if (rv < history_.compacted_rv()) {
+    if (const uint64_t oldest = OldestResumableLocked(); rv < oldest) {
       if (for_continue) return am::ExpiredContinueError();
-      return am::TooOldResourceVersionError(rv, history_.compacted_rv());
+      return am::TooOldResourceVersionError(rv, oldest);
     }
     for (const auto* e : snap->Sorted()) state.emplace(e->key, e->object);
     // Undo, newest first, every change made after rv.
@@ -195,8 +221,9 @@ absl::StatusOr<ListResult> MemoryStore::List(const ListOptions& opts) {
 
 absl::StatusOr<ObjectPtr> MemoryStore::CommitLocked(const std::string& key, EventType type,
                                                     std::shared_ptr<v1::Gpu> obj, ObjectPtr prev) {
-  SnapshotPtr cur = Current();
-  const uint64_t rv = cur->rv() + 1;
+  SnapshotPtr cur = Head();
+  const uint64_t rv = std::max(last_rv_, cur->rv()) + 1;
+  last_rv_ = rv;
   // `obj` is private to this call until published: stamping it is no trace.
   obj->mutable_metadata()->set_resource_version(std::to_string(rv));
   ObjectPtr committed = std::move(obj);
@@ -206,40 +233,212 @@ absl::StatusOr<ObjectPtr> MemoryStore::CommitLocked(const std::string& key, Even
   ev->object = committed;
   ev->prev = std::move(prev);
   ev->time = absl::Now();
-  if (persister_) {
-    if (absl::Status s = persister_->Commit(*ev); !s.ok()) {
-      return absl::UnavailableError(common::Cat("storage: the change was not persisted: ", ToStd(s.message())));
+  if (!persister_) {
+    PublishLocked(key, std::move(ev), cur);
+    return committed;
+  }
+  // Stage: later writers build on this change; readers and watchers see it
+  // only once it is durable.
+  SnapshotPtr next = cur->With(key, type == EventType::kDeleted ? nullptr : committed, rv);
+  {
+    absl::MutexLock l(&snap_mu_);
+    head_ = next;
+  }
+  if (!open_batch_) open_batch_ = std::make_shared<Batch>();
+  open_batch_->events.emplace_back(key, std::move(ev));
+  open_batch_->after = std::move(next);
+  std::shared_ptr<Batch> mine = open_batch_;
+  struct Ready {
+    const Batch* batch;
+    const bool* flushing;
+    static bool Check(Ready* r) { return r->batch->done || !*r->flushing; }
+  } ready{mine.get(), &flushing_};
+  while (!mine->done) {
+    if (!flushing_) {
+      FlushLocked();  // leads the batch holding this change (and whatever joined it)
+    } else {
+      commit_mu_.Await(absl::Condition(&Ready::Check, &ready));
     }
   }
-  history_.Append(ev);
-  hub_.Publish(ev);
-  SnapshotPtr next = cur->With(key, type == EventType::kDeleted ? nullptr : committed, rv);
-  absl::MutexLock l(&snap_mu_);
-  snapshot_ = std::move(next);
+  if (!mine->status.ok()) {
+    return absl::UnavailableError(common::Cat("storage: the change was not persisted: ", ToStd(mine->status.message())));
+  }
   return committed;
+}
+
+void MemoryStore::FlushLocked() {
+  std::shared_ptr<Batch> batch = std::move(open_batch_);
+  open_batch_ = nullptr;
+  if (!batch) return;
+  flushing_ = true;
+  std::vector<const Event*> events;
+  events.reserve(batch->events.size());
+  for (const auto& [key, ev] : batch->events) events.push_back(ev.get());
+  // Writers keep staging into a new batch while this one syncs.
+  commit_mu_.Unlock();
+  absl::Status s = persister_->CommitBatch(events);
+  commit_mu_.Lock();
+  flushing_ = false;
+  if (s.ok()) {
+    for (auto& [key, ev] : batch->events) {
+      history_.Append(ev);
+      hub_.Publish(ev);
+    }
+    SetVisibleLocked(batch->after);
+  } else {
+    // What was staged after this batch was computed on top of it: it fails
+    // too, and writers start again from the visible state.
+    if (open_batch_) {
+      open_batch_->status = s;
+      open_batch_->done = true;
+      open_batch_ = nullptr;
+    }
+    batch->status = s;
+    absl::MutexLock l(&snap_mu_);
+    head_ = snapshot_;
+    // Nothing staged is left and no failed RV was ever visible or
+    // acknowledged: the next write takes the next RV, as if none had failed.
+    last_rv_ = snapshot_->rv();
+  }
+  batch->done = true;
+}
+
+void MemoryStore::PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur) {
+  SnapshotPtr next = cur->With(key, ev->type == EventType::kDeleted ? nullptr : ev->object, ev->rv);
+  history_.Append(ev);
+  hub_.Publish(std::move(ev));
+  SetVisibleLocked(std::move(next));
+}
+
+uint64_t MemoryStore::OldestResumableLocked() const {
+  // The floor never hides the current RV: a client that is up to date has
+  // missed nothing, whatever the backend compacted.
+  return std::max(history_.compacted_rv(), std::min(floor_, Current()->rv()));
+}
+
+void MemoryStore::ApplyExternal(std::vector<ExternalChange> changes) {
+  absl::MutexLock l(&commit_mu_);
+  for (ExternalChange& c : changes) {
+    SnapshotPtr cur = Current();
+    if (c.rv < cur->rv()) continue;  // already applied (a replay after a reconnect)
+    ObjectPtr prev = cur->Find(c.key);
+    auto ev = std::make_shared<Event>();
+    ev->rv = c.rv;
+    ev->time = absl::Now();
+    if (c.object) {
+      c.object->mutable_metadata()->set_resource_version(std::to_string(c.rv));
+      ev->type = prev ? EventType::kModified : EventType::kAdded;
+      ev->object = std::move(c.object);
+    } else {
+      if (!prev) continue;
+      // The deleted object's last state, carrying the deletion's RV.
+      auto last = std::make_shared<v1::Gpu>(*prev);
+      last->mutable_metadata()->set_resource_version(std::to_string(c.rv));
+      ev->type = EventType::kDeleted;
+      ev->object = std::move(last);
+    }
+    ev->prev = std::move(prev);
+    PublishLocked(c.key, std::move(ev), cur);
+  }
+}
+
+void MemoryStore::AdvanceTo(uint64_t rv) {
+  absl::MutexLock l(&commit_mu_);
+  SnapshotPtr cur = Current();
+  if (rv <= cur->rv()) return;
+  // The same objects at a higher RV: With() on a key that is never used
+  // (names are never empty) removes nothing.
+  SnapshotPtr next = cur->With(std::string(), nullptr, rv);
+  SetVisibleLocked(std::move(next));
+}
+
+void MemoryStore::RaiseFloor(uint64_t rv) {
+  absl::MutexLock l(&commit_mu_);
+  floor_ = std::max(floor_, rv);
+}
+
+bool MemoryStore::WaitForRv(uint64_t rv, absl::Duration timeout) {
+  absl::MutexLock l(&snap_mu_);
+  auto reached = [this, rv]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(snap_mu_) { return snapshot_->rv() >= rv; };
+  snap_mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  return snapshot_->rv() >= rv;
+}
+
+void MemoryStore::EndWatches(const absl::Status& status) {
+  std::vector<WatcherPtr> notify;
+  {
+    absl::MutexLock l(&commit_mu_);
+    for (const auto& weak : watchers_) {
+      if (WatcherPtr w = weak.lock(); w && w->End(status)) notify.push_back(std::move(w));
+    }
+  }
+  for (auto& w : notify) w->Notify();
+  hub_.Wake();  // the dispatcher drops the ended watchers
+}
+
+ObjectPtr MemoryStore::Find(const std::string& key) const { return Current()->Find(key); }
+
+size_t MemoryStore::ObjectCount() const { return Current()->size(); }
+
+absl::Status MemoryStore::CheckDeletePreconditions(const std::string& name, const v1::Gpu& current,
+                                                   const DeletePreconditions& pre) {
+  const auto& md = current.metadata();
+  if (pre.uid && *pre.uid != md.uid()) {
+    return am::PreconditionError(name, absl::StrCat("UID in precondition: ", *pre.uid, ", UID in object meta: ", md.uid()));
+  }
+  if (pre.resource_version && *pre.resource_version != md.resource_version()) {
+    return am::PreconditionError(name, absl::StrCat("ResourceVersion in precondition: ", *pre.resource_version,
+                                                    ", ResourceVersion in object meta: ", md.resource_version()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStore::SettleError(absl::Status error, uint64_t head_rv) {
+  // An answer decided on staged (not yet durable) state waits for it: a
+  // client told "conflict" or "already exists" must then be able to read the
+  // state that caused it.
+  if (persister_ && head_rv > Current()->rv()) WaitForRv(head_rv, absl::Seconds(5));
+  return error;
 }
 
 absl::StatusOr<ObjectPtr> MemoryStore::Create(v1::Gpu gpu) {
   const std::string key = MakeKey(gpu.metadata().namespace_(), gpu.metadata().name());
   auto obj = std::make_shared<v1::Gpu>(std::move(gpu));
-  absl::MutexLock l(&commit_mu_);
-  SnapshotPtr cur = Current();
-  if (cur->Find(key)) return am::AlreadyExistsError(obj->metadata().name());
-  if (cur->size() >= config_.max_objects) return am::TooManyObjectsError(config_.max_objects);
-  return CommitLocked(key, EventType::kAdded, std::move(obj), nullptr);
+  absl::Status error;
+  uint64_t head_rv = 0;
+  {
+    absl::MutexLock l(&commit_mu_);
+    SnapshotPtr cur = Head();
+    head_rv = cur->rv();
+    if (cur->Find(key)) {
+      error = am::AlreadyExistsError(obj->metadata().name());
+    } else if (cur->size() >= config_.max_objects) {
+      error = am::TooManyObjectsError(config_.max_objects);
+    } else {
+      return CommitLocked(key, EventType::kAdded, std::move(obj), nullptr);
+    }
+  }
+  return SettleError(std::move(error), head_rv);
 }
 
 absl::StatusOr<ObjectPtr> MemoryStore::Update(const ObjectKey& key, const UpdateFn& fn) {
   const std::string k = MakeKey(key.ns, key.name);
   for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
-    ObjectPtr cur = Current()->Find(k);
-    if (!cur) return am::NotFoundError(key.name);
+    SnapshotPtr head = Head();
+    ObjectPtr cur = head->Find(k);
+    if (!cur) return SettleError(am::NotFoundError(key.name), head->rv());
     auto next = fn(*cur);
-    if (!next.ok()) return next.status();
-    if (!next->has_value()) return cur;  // no-op: nothing committed
+    if (!next.ok()) return SettleError(next.status(), head->rv());
+    if (!next->has_value()) {
+      // No-op: nothing committed. Answer only with durable state: if `cur`
+      // is still staged, wait for its batch and look again.
+      if (Current()->Find(k) == cur) return cur;
+      WaitForRv(am::ParseResourceVersion(cur->metadata().resource_version()).value_or(0), absl::Seconds(1));
+      continue;
+    }
     auto obj = std::make_shared<v1::Gpu>(std::move(**next));
     absl::MutexLock l(&commit_mu_);
-    if (Current()->Find(k) != cur) continue;  // lost a race: recompute from the new state
+    if (Head()->Find(k) != cur) continue;  // lost a race: recompute from the new state
     return CommitLocked(k, EventType::kModified, std::move(obj), cur);
   }
   return am::ConflictError(key.name);
@@ -247,19 +446,22 @@ absl::StatusOr<ObjectPtr> MemoryStore::Update(const ObjectKey& key, const Update
 
 absl::StatusOr<ObjectPtr> MemoryStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
   const std::string k = MakeKey(key.ns, key.name);
-  absl::MutexLock l(&commit_mu_);
-  ObjectPtr cur = Current()->Find(k);
-  if (!cur) return am::NotFoundError(key.name);
-  const auto& md = cur->metadata();
-  if (pre.uid && *pre.uid != md.uid()) {
-    return am::PreconditionError(key.name,
-                                 absl::StrCat("UID in precondition: ", *pre.uid, ", UID in object meta: ", md.uid()));
+  absl::Status error;
+  uint64_t head_rv = 0;
+  {
+    absl::MutexLock l(&commit_mu_);
+    SnapshotPtr head = Head();
+    head_rv = head->rv();
+    ObjectPtr cur = head->Find(k);
+    if (!cur) {
+      error = am::NotFoundError(key.name);
+    } else if (auto s = CheckDeletePreconditions(key.name, *cur, pre); !s.ok()) {
+      error = std::move(s);
+    } else {
+      return CommitLocked(k, EventType::kDeleted, std::make_shared<v1::Gpu>(*cur), cur);
+    }
   }
-  if (pre.resource_version && *pre.resource_version != md.resource_version()) {
-    return am::PreconditionError(key.name, absl::StrCat("ResourceVersion in precondition: ", *pre.resource_version,
-                                                        ", ResourceVersion in object meta: ", md.resource_version()));
-  }
-  return CommitLocked(k, EventType::kDeleted, std::make_shared<v1::Gpu>(*cur), cur);
+  return SettleError(std::move(error), head_rv);
 }
 
 absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(WatchOptions opts, WatchConsumer* consumer) {
@@ -274,7 +476,9 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(WatchOptions opt
     const uint64_t from = *o.resume_rv;
     if (from > cur) return am::TooLargeResourceVersionError(from, cur);
     history_.Trim(now);
-    if (from < history_.compacted_rv()) return am::TooOldResourceVersionError(from, history_.compacted_rv());
+    if (const uint64_t oldest = OldestResumableLocked(); from < oldest) {
+      return am::TooOldResourceVersionError(from, oldest);
+    }
     for (const EventPtr& ev : history_.Since(from)) {
       if (auto as = VisibleAs(o.filter, *ev)) w->AddInitial(WatchItem{ev, *as});
     }
@@ -297,6 +501,12 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(WatchOptions opt
   w->set_min_rv(cur);
   w->SetConsumer(consumer);
   if (!hub_.Register(w)) return am::ShuttingDownError();
+  if (watchers_.size() >= watchers_prune_at_) {
+    watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(), [](const auto& p) { return p.expired(); }),
+                    watchers_.end());
+    watchers_prune_at_ = std::max<size_t>(64, 2 * watchers_.size());
+  }
+  watchers_.push_back(w);
   return std::unique_ptr<WatchHandle>(new MemoryWatchHandle(w, weak_from_this(), &hub_));
 }
 

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -24,15 +26,18 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   static uint64_t WallClockStartRv();
   // A durable store: loads the persisted objects and starts the RV at
   // max(last persisted RV, wall clock µs) (recorded back to the persister), so
-  // RVs keep increasing across restarts. The history ring starts empty: a
-  // watch or Exact list from before the restart is OUT_OF_RANGE (except at
-  // exactly the current RV), as with the memory backend. Every commit is
-  // persisted before it is published.
+  // RVs keep increasing across restarts. The history ring is seeded with the
+  // persisted history, so a watch or Exact list from an RV issued before the
+  // restart resumes when it is still in the window. Every commit is persisted
+  // before it is published, with group commit: writers that arrive while one
+  // batch is being synced are staged (their changes visible to later writers
+  // only) and share the next batch's single sync.
   static absl::StatusOr<std::shared_ptr<MemoryStore>> CreateWithPersister(const StoreConfig& config,
                                                                           std::unique_ptr<Persister> persister);
 
   explicit MemoryStore(const StoreConfig& config, uint64_t start_rv);
-  MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial, std::unique_ptr<Persister> persister);
+  MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial, std::unique_ptr<Persister> persister,
+              const std::vector<EventPtr>& history = {});
   ~MemoryStore() override;
 
   absl::StatusOr<ObjectPtr> Get(const ObjectKey& key, std::string_view rv) override;
@@ -46,8 +51,58 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   absl::Status Ready() override;
   void Shutdown() override;
 
+  // ---- Mirror mode: the serving layer of a backend that commits elsewhere
+  // and assigns the RVs itself (etcd). Its writes go to the backend; the
+  // backend's change feed comes back through ApplyExternal(), so lists,
+  // history, continue tokens and watches are this class's, unchanged.
+
+  // One change the backend committed at `rv`. `object` (null: `key` was
+  // deleted) is private to the call; its resource_version is stamped here.
+  struct ExternalChange {
+    std::string key;  // MakeKey(namespace, name)
+    uint64_t rv = 0;
+    std::shared_ptr<v1::Gpu> object;
+  };
+  // Applies committed changes in RV order as if they had been written here:
+  // the snapshot, the history and every watch see them. The event type comes
+  // from the current state (a put of an absent key is ADDED). Changes below
+  // the current RV (already applied) and deletions of absent keys are
+  // skipped. Several changes may share one RV (one multi-key transaction).
+  void ApplyExternal(std::vector<ExternalChange> changes);
+  // Moves the RV up to `rv` with no change (the backend's revision after a
+  // relist). Never moves it back.
+  void AdvanceTo(uint64_t rv);
+  // From now on an RV below min(rv, current RV) is too old for watches, Exact
+  // lists and continue tokens (the backend compacted it, or a relist left a
+  // gap the history cannot replay). Never lowers the floor.
+  void RaiseFloor(uint64_t rv);
+  // Waits until the RV is at least `rv` (a write's revision is applied:
+  // read-your-writes). False on timeout.
+  bool WaitForRv(uint64_t rv, absl::Duration timeout);
+  // Ends every open watch with `status` (the history can no longer give them
+  // a gapless stream); new watches are still accepted.
+  void EndWatches(const absl::Status& status);
+  // The object at `key` (MakeKey) in the current snapshot, or null.
+  ObjectPtr Find(const std::string& key) const;
+  size_t ObjectCount() const;
+
+  // The Delete preconditions check shared with mirror-mode backends.
+  static absl::Status CheckDeletePreconditions(const std::string& name, const v1::Gpu& current,
+                                               const DeletePreconditions& pre);
+
  private:
   SnapshotPtr Current() const;
+  // What writers build on: Current() plus the staged (not yet durable)
+  // changes. The same as Current() without a persister.
+  SnapshotPtr Head() const;
+  // Sets the visible snapshot (and the head, which equals it without a persister).
+  void SetVisibleLocked(SnapshotPtr next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Returns `error` once the state it was decided on (up to `head_rv`) is
+  // durable and visible (at once without a persister).
+  absl::Status SettleError(absl::Status error, uint64_t head_rv);
+  // Group commit: syncs the open batch (releasing commit_mu_ meanwhile), then
+  // publishes it or, on failure, fails it and everything staged after it.
+  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // Commits `obj` at key under the commit lock (type kDeleted: removes key,
   // `obj` is the last state). Persists first: on a persist failure returns
   // UNAVAILABLE and leaves no trace (no RV consumed, no event, no history).
@@ -57,6 +112,10 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // history; OUT_OF_RANGE when the history no longer reaches back to it.
   absl::StatusOr<std::vector<std::pair<std::string, ObjectPtr>>> StateAt(uint64_t rv, bool for_continue);
   absl::StatusOr<uint64_t> CheckNotAhead(std::string_view rv_string, uint64_t current) const;
+  // The oldest RV a watch can resume from (or an Exact list be rebuilt at).
+  uint64_t OldestResumableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Publishes `ev` at key: history, hub, then the snapshot.
+  void PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
 
   const StoreConfig config_;
   // Null for the pure in-memory backend. Used only under commit_mu_.
@@ -66,10 +125,27 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // Lock order: commit_mu_ -> snap_mu_, commit_mu_ -> hub's locks.
   absl::Mutex commit_mu_;
   HistoryRing history_ ABSL_GUARDED_BY(commit_mu_);
+  // Group commit state (durable backends only).
+  struct Batch {
+    std::vector<std::pair<std::string, EventPtr>> events;  // key, event; RV order
+    SnapshotPtr after;                                     // the head after the last one
+    bool done = false;
+    absl::Status status;
+  };
+  std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(commit_mu_);
+  bool flushing_ ABSL_GUARDED_BY(commit_mu_) = false;
+  // The highest RV handed out (a failed batch gives its RVs back).
+  uint64_t last_rv_ ABSL_GUARDED_BY(commit_mu_) = 0;
+  // RaiseFloor()'s bound (0 unless a mirror-mode backend set it).
+  uint64_t floor_ ABSL_GUARDED_BY(commit_mu_) = 0;
+  // Every watcher handed out (for EndWatches); expired ones are pruned as it grows.
+  std::vector<std::weak_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(commit_mu_);
+  size_t watchers_prune_at_ ABSL_GUARDED_BY(commit_mu_) = 64;
 
   // Guards only the pointer swap: readers never wait for a writer's work.
   mutable absl::Mutex snap_mu_;
   SnapshotPtr snapshot_ ABSL_GUARDED_BY(snap_mu_);
+  SnapshotPtr head_ ABSL_GUARDED_BY(snap_mu_);
 
   WatchHub hub_;
   std::atomic<bool> shut_{false};

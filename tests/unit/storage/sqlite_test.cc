@@ -10,28 +10,14 @@
 
 #include "storage/memory/memory_store.h"
 #include "storage/sqlite/sqlite_persister.h"
+#include "testutil/test_server.h"
 
 namespace deviceapi::storage {
 namespace {
 
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/dapi-sql-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::deviceapi::testing::TempDir;
 
 v1::Gpu MakeGpu(const std::string& name, const std::string& ns = "default") {
   v1::Gpu g;
@@ -263,11 +249,6 @@ TEST(SqliteStore, BadPaths) {
   auto is_dir = OpenStore("sqlite://" + dir.path(), StoreConfig{});
   ASSERT_FALSE(is_dir.ok());
   EXPECT_THAT(std::string(is_dir.status().message()), HasSubstr("is a directory"));
-}
-
-TEST(OpenStore, EtcdNotSupportedYet) {
-  auto s = OpenStore("etcd://127.0.0.1:2379", StoreConfig{});
-  EXPECT_TRUE(absl::IsUnimplemented(s.status())) << s.status();
 }
 
 }  // namespace
