@@ -3,18 +3,14 @@
 #include "apiserver/metrics.h"
 #include "apiserver/status_mapping.h"
 #include "apiserver/watch_reactor.h"
+#include "apiserver/wire_responses.h"
 
 namespace deviceapi::apiserver {
 
 namespace {
 
-bool ParseRequest(const grpc::ByteBuffer& buf, google::protobuf::Message* msg) {
-  std::vector<grpc::Slice> slices;
-  if (!buf.Dump(&slices).ok()) return false;
-  std::string raw;
-  raw.reserve(buf.Length());
-  for (const auto& s : slices) raw.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return msg->ParseFromString(raw);
+grpc::Status Malformed(std::string_view what) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string("malformed ") + std::string(what));
 }
 
 }  // namespace
@@ -49,13 +45,24 @@ grpc::ServerUnaryReactor* GpuService::Unary(Handler&& handler) {
   return call;
 }
 
-template <typename Handler>
-grpc::ServerUnaryReactor* GpuService::Write(std::string_view verb, Handler&& handler) {
-  if (!read_only_) return Unary(std::forward<Handler>(handler));
+template <typename Req, typename Handler>
+grpc::ServerUnaryReactor* GpuService::Write(std::string_view verb, const Bytes* raw, Handler&& handler) {
+  if (read_only_) {
+    return Unary([&] {
+      if (metrics_ != nullptr) metrics_->RecordWrite(verb, grpc::StatusCode::PERMISSION_DENIED);
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "writes are not allowed on this endpoint: it serves the API read-only");
+    });
+  }
   return Unary([&] {
-    if (metrics_ != nullptr) metrics_->RecordWrite(verb, grpc::StatusCode::PERMISSION_DENIED);
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "writes are not allowed on this endpoint: it serves the API read-only");
+    RequestArena arena;
+    auto* req = google::protobuf::Arena::CreateMessage<Req>(arena.get());
+    if (!ParseMessage(*raw, req)) {
+      grpc::Status s = Malformed(Req::descriptor()->name());
+      if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
+      return s;
+    }
+    return handler(*req);
   });
 }
 
@@ -75,69 +82,72 @@ bool GpuService::WaitIdle(absl::Time deadline) {
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
-grpc::ServerUnaryReactor* GpuService::GetGpu(grpc::CallbackServerContext* ctx, const v1::GetGpuRequest* req,
-                                             v1::GetGpuResponse* resp) {
+grpc::ServerUnaryReactor* GpuService::GetGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
   return Unary([&] {
+    RequestArena arena;
+    auto* req = google::protobuf::Arena::CreateMessage<v1::GetGpuRequest>(arena.get());
+    if (!ParseMessage(*raw, req)) return Malformed("GetGpuRequest");
     auto r = registry_->Get(*req);
-    if (r.ok()) *resp->mutable_gpu() = **r;
+    if (r.ok()) *resp = GetResponseBytes(**r);
     return ToGrpcStatus(r.status(), "GetGpu");
   });
 }
 
-grpc::ServerUnaryReactor* GpuService::ListGpus(grpc::CallbackServerContext* ctx, const v1::ListGpusRequest* req,
-                                               v1::ListGpusResponse* resp) {
+grpc::ServerUnaryReactor* GpuService::ListGpus(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
   return Unary([&] {
-  auto r = registry_->List(*req);
-  if (r.ok()) {
-    auto* list = resp->mutable_gpu_list();
-    list->mutable_metadata()->set_resource_version(std::to_string(r->rv));
-    list->mutable_metadata()->set_continue_(r->continue_token);
-    if (r->remaining >= 0) list->mutable_metadata()->set_remaining_item_count(r->remaining);
-    list->mutable_items()->Reserve(static_cast<int>(r->items.size()));
-    for (const auto& obj : r->items) *list->add_items() = *obj;
-  }
-  return ToGrpcStatus(r.status(), "ListGpus");
+    RequestArena arena;
+    auto* req = google::protobuf::Arena::CreateMessage<v1::ListGpusRequest>(arena.get());
+    if (!ParseMessage(*raw, req)) return Malformed("ListGpusRequest");
+    auto r = registry_->List(*req);
+    if (r.ok()) *resp = ListResponseBytes(*r);
+    return ToGrpcStatus(r.status(), "ListGpus");
   });
 }
 
 grpc::Status GpuService::FinishWrite(std::string_view verb, const absl::StatusOr<storage::ObjectPtr>& r,
-                                     v1::Gpu* resp) {
-  if (r.ok() && resp != nullptr) *resp = **r;
+                                     Bytes* resp) {
+  if (r.ok() && resp != nullptr) *resp = MessageBytes(**r);
   grpc::Status s = ToGrpcStatus(r.status(), verb);
   if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
   return s;
 }
 
-grpc::ServerUnaryReactor* GpuService::CreateGpu(grpc::CallbackServerContext* ctx, const v1::CreateGpuRequest* req,
-                                                v1::Gpu* resp) {
-  return Write("create", [&] { return FinishWrite("create", registry_->Create(*req), resp); });
+grpc::ServerUnaryReactor* GpuService::CreateGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
+  return Write<v1::CreateGpuRequest>("create", raw, [&](const v1::CreateGpuRequest& req) {
+    return FinishWrite("create", registry_->Create(req), resp);
+  });
 }
 
-grpc::ServerUnaryReactor* GpuService::UpdateGpu(grpc::CallbackServerContext* ctx, const v1::UpdateGpuRequest* req,
-                                                v1::Gpu* resp) {
-  return Write("update", [&] { return FinishWrite("update", registry_->Update(*req), resp); });
+grpc::ServerUnaryReactor* GpuService::UpdateGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
+  return Write<v1::UpdateGpuRequest>("update", raw, [&](const v1::UpdateGpuRequest& req) {
+    return FinishWrite("update", registry_->Update(req), resp);
+  });
 }
 
-grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(grpc::CallbackServerContext* ctx,
-                                                      const v1::UpdateGpuStatusRequest* req, v1::Gpu* resp) {
-  return Write("update_status", [&] { return FinishWrite("update_status", registry_->UpdateStatus(*req), resp); });
+grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
+  return Write<v1::UpdateGpuStatusRequest>("update_status", raw, [&](const v1::UpdateGpuStatusRequest& req) {
+    return FinishWrite("update_status", registry_->UpdateStatus(req), resp);
+  });
 }
 
-grpc::ServerUnaryReactor* GpuService::PatchGpu(grpc::CallbackServerContext* ctx, const v1::PatchGpuRequest* req,
-                                               v1::Gpu* resp) {
-  return Write("patch", [&] { return FinishWrite("patch", registry_->Patch(*req), resp); });
+grpc::ServerUnaryReactor* GpuService::PatchGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
+  return Write<v1::PatchGpuRequest>("patch", raw, [&](const v1::PatchGpuRequest& req) {
+    return FinishWrite("patch", registry_->Patch(req), resp);
+  });
 }
 
-grpc::ServerUnaryReactor* GpuService::DeleteGpu(grpc::CallbackServerContext* ctx, const v1::DeleteGpuRequest* req,
-                                                google::protobuf::Empty* /*resp*/) {
-  return Write("delete", [&] { return FinishWrite("delete", registry_->Delete(*req), nullptr); });
+grpc::ServerUnaryReactor* GpuService::DeleteGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
+  return Write<v1::DeleteGpuRequest>("delete", raw, [&](const v1::DeleteGpuRequest& req) {
+    grpc::Status s = FinishWrite("delete", registry_->Delete(req), nullptr);
+    if (s.ok()) *resp = MessageBytes(google::protobuf::Empty());
+    return s;
+  });
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* GpuService::WatchGpus(grpc::CallbackServerContext* ctx,
-                                                                  const grpc::ByteBuffer* raw) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* GpuService::WatchGpus(Ctx* /*ctx*/, const Bytes* raw) {
   auto* reactor = new WatchReactor(metrics_);
   v1::WatchGpusRequest req;
-  if (!ParseRequest(*raw, &req)) {
+  if (!ParseMessage(*raw, &req)) {
     reactor->Start(absl::InvalidArgumentError("malformed WatchGpusRequest"));
     return reactor;
   }

@@ -15,28 +15,31 @@ namespace deviceapi::apiserver {
 
 class ServerMetrics;
 
-class GpuService final : public v1::GpuService::WithRawCallbackMethod_WatchGpus<v1::GpuService::CallbackService> {
+// Every method is raw: requests are parsed onto a stack arena and responses
+// are serialized straight from the stored objects (see wire_responses.h).
+using GpuServiceBase = v1::GpuService::WithRawCallbackMethod_GetGpu<
+    v1::GpuService::WithRawCallbackMethod_ListGpus<v1::GpuService::WithRawCallbackMethod_WatchGpus<
+        v1::GpuService::WithRawCallbackMethod_CreateGpu<v1::GpuService::WithRawCallbackMethod_UpdateGpu<
+            v1::GpuService::WithRawCallbackMethod_UpdateGpuStatus<v1::GpuService::WithRawCallbackMethod_DeleteGpu<
+                v1::GpuService::WithRawCallbackMethod_PatchGpu<v1::GpuService::CallbackService>>>>>>>>;
+
+class GpuService final : public GpuServiceBase {
  public:
   // `metrics` may be null; it must outlive the service. A `read_only`
   // service answers every write with PERMISSION_DENIED.
   GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics, bool read_only = false);
 
-  grpc::ServerUnaryReactor* GetGpu(grpc::CallbackServerContext* ctx, const v1::GetGpuRequest* req,
-                                   v1::GetGpuResponse* resp) override;
-  grpc::ServerUnaryReactor* ListGpus(grpc::CallbackServerContext* ctx, const v1::ListGpusRequest* req,
-                                     v1::ListGpusResponse* resp) override;
-  grpc::ServerUnaryReactor* CreateGpu(grpc::CallbackServerContext* ctx, const v1::CreateGpuRequest* req,
-                                      v1::Gpu* resp) override;
-  grpc::ServerUnaryReactor* UpdateGpu(grpc::CallbackServerContext* ctx, const v1::UpdateGpuRequest* req,
-                                      v1::Gpu* resp) override;
-  grpc::ServerUnaryReactor* UpdateGpuStatus(grpc::CallbackServerContext* ctx,
-                                            const v1::UpdateGpuStatusRequest* req, v1::Gpu* resp) override;
-  grpc::ServerUnaryReactor* DeleteGpu(grpc::CallbackServerContext* ctx, const v1::DeleteGpuRequest* req,
-                                      google::protobuf::Empty* resp) override;
-  grpc::ServerUnaryReactor* PatchGpu(grpc::CallbackServerContext* ctx, const v1::PatchGpuRequest* req,
-                                     v1::Gpu* resp) override;
-  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchGpus(grpc::CallbackServerContext* ctx,
-                                                        const grpc::ByteBuffer* req) override;
+  using Reactor = grpc::ServerUnaryReactor;
+  using Ctx = grpc::CallbackServerContext;
+  using Bytes = grpc::ByteBuffer;
+  Reactor* GetGpu(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Reactor* ListGpus(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Reactor* CreateGpu(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Reactor* UpdateGpu(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Reactor* UpdateGpuStatus(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Reactor* DeleteGpu(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  Reactor* PatchGpu(Ctx* ctx, const Bytes* req, Bytes* resp) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchGpus(Ctx* ctx, const Bytes* req) override;
 
   // Shutdown: from now on unary calls are refused with UNAVAILABLE "server
   // is shutting down"; the ones in flight finish normally.
@@ -49,12 +52,15 @@ class GpuService final : public v1::GpuService::WithRawCallbackMethod_WatchGpus<
   // Runs `handler` unless draining, finishing the call with its status.
   template <typename Handler>
   grpc::ServerUnaryReactor* Unary(Handler&& handler);
-  template <typename Handler>
-  grpc::ServerUnaryReactor* Write(std::string_view verb, Handler&& handler);
+  // Parses the request onto an arena and runs `handler(const Req&)` as a
+  // write (refused on a read-only endpoint).
+  template <typename Req, typename Handler>
+  grpc::ServerUnaryReactor* Write(std::string_view verb, const Bytes* raw, Handler&& handler);
   void CallDone();
 
-  // Finishes a write call: copies the object out and records the metric.
-  grpc::Status FinishWrite(std::string_view verb, const absl::StatusOr<storage::ObjectPtr>& r, v1::Gpu* resp);
+  // Finishes a write call: serializes the object into `resp` (when not
+  // null) and records the metric.
+  grpc::Status FinishWrite(std::string_view verb, const absl::StatusOr<storage::ObjectPtr>& r, Bytes* resp);
 
   std::shared_ptr<GpuRegistry> registry_;
   ServerMetrics* metrics_;

@@ -283,7 +283,12 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
                            "\": sqlite needs an absolute file path, e.g. sqlite:///var/lib/device-api/state.db"));
     }
   } else if (scheme == "etcd") {
-    errors.push_back(Cat("datastore scheme \"", scheme, "\" is not supported yet"));
+    // The addresses and ?prefix= are checked where the store opens
+    // (storage::ParseEtcdEndpoint), with a message naming what is wrong.
+    if (endpoint.size() == sep + 3) {
+      errors.push_back(Cat("datastore endpoint \"", endpoint,
+                           "\": etcd needs at least one address, e.g. etcd://127.0.0.1:2379"));
+    }
   } else {
     errors.push_back(Cat("unsupported datastore endpoint \"", endpoint,
                                   "\": expected memory://, sqlite:// or etcd://"));
@@ -351,7 +356,8 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
       "time to report not-ready before shutting down (0..10m)");
   add("hostname-override", raw.hostname_override,
       "node name to use instead of the host name (default: gethostname(), else $NODE_NAME)");
-  add("datastore-endpoint", o.datastore_endpoint, "storage backend: memory:// or sqlite:///abs/path/state.db");
+  add("datastore-endpoint", o.datastore_endpoint, "storage backend: memory://, sqlite:///abs/path/state.db or "
+      "etcd://HOST:PORT[,HOST:PORT][?prefix=/device-api/]");
   add("max-recv-msg-size", o.max_recv_msg_size, "largest request message in bytes (1 KiB..16 MiB)");
   add("max-send-msg-size", o.max_send_msg_size, "largest response message in bytes");
   add("max-streams-per-connection", o.max_streams_per_connection,

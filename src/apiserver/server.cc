@@ -224,6 +224,7 @@ absl::Status DeviceApiServer::Init() {
     heartbeats_ = std::make_unique<HeartbeatMonitor>(store_, std::move(ho));
   }
   SetServing(true);
+  readiness_thread_ = std::thread([this] { FollowStoreReadiness(); });
   spdlog::info("device-api-server {} serving unix://{} (health :{}, metrics :{}, datastore {}) ready in {}",
                common::GetBuildInfo().version, options_.socket_path, health_port_, http_->port(),
                options_.datastore_endpoint, absl::FormatDuration(absl::Now() - started));
@@ -232,6 +233,25 @@ absl::Status DeviceApiServer::Init() {
 
 void DeviceApiServer::SetServing(bool serving) {
   ready_ = serving;
+  PublishHealth(serving);
+}
+
+void DeviceApiServer::FollowStoreReadiness() {
+  bool serving = true;
+  while (!stop_readiness_.WaitForNotificationWithTimeout(absl::Milliseconds(250))) {
+    absl::Status s = store_->Ready();
+    if (s.ok() == serving) continue;
+    serving = s.ok();
+    if (serving) {
+      spdlog::info("datastore ready again: SERVING");
+    } else {
+      spdlog::warn("datastore not ready: NOT_SERVING: {}", std::string(s.message()));
+    }
+    PublishHealth(serving);
+  }
+}
+
+void DeviceApiServer::PublishHealth(bool serving) {
   for (grpc::Server* s : {api_server_.get(), read_only_server_.get(), health_server_.get()}) {
     if (s == nullptr || s->GetHealthCheckService() == nullptr) continue;
     s->GetHealthCheckService()->SetServingStatus("", serving);
@@ -241,6 +261,8 @@ void DeviceApiServer::SetServing(bool serving) {
 
 void DeviceApiServer::Shutdown() {
   if (shut_down_.exchange(true)) return;
+  stop_readiness_.Notify();
+  if (readiness_thread_.joinable()) readiness_thread_.join();
   const bool was_serving = ready_.load();
   SetServing(false);
   if (was_serving) {

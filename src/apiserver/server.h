@@ -6,10 +6,12 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "apiserver/options.h"
 
 namespace deviceapi::storage {
@@ -52,6 +54,11 @@ class DeviceApiServer {
   explicit DeviceApiServer(ServerOptions options);
   absl::Status Init();
   void SetServing(bool serving);
+  // Sets grpc.health.v1 on every server without touching ready_.
+  void PublishHealth(bool serving);
+  // While ready: follows store_->Ready() (an external datastore can go away
+  // and come back), flipping health between SERVING and NOT_SERVING.
+  void FollowStoreReadiness();
 
   ServerOptions options_;
   std::shared_ptr<storage::Store> store_;
@@ -67,6 +74,8 @@ class DeviceApiServer {
   int health_port_ = 0;
   std::atomic<bool> ready_{false};
   std::atomic<bool> shut_down_{false};
+  absl::Notification stop_readiness_;
+  std::thread readiness_thread_;
 };
 
 // Prepares the socket path: creates the parent directory (0750), refuses a

@@ -227,7 +227,7 @@ TEST(ParseServerOptionsTest, ValidationMessages) {
       {{"--datastore-endpoint=sqlite://var/lib/x.db"}, "sqlite needs an absolute file path"},
       {{"--datastore-endpoint=sqlite://"}, "sqlite needs an absolute file path"},
       {{"--datastore-endpoint=sqlite:///var/lib/"}, "sqlite needs an absolute file path"},
-      {{"--datastore-endpoint=etcd://127.0.0.1:2379"}, "datastore scheme \"etcd\" is not supported yet"},
+      {{"--datastore-endpoint=etcd://"}, "etcd needs at least one address"},
       {{"--datastore-endpoint=redis://x"}, "unsupported datastore endpoint \"redis://x\""},
       {{"--datastore-endpoint=memory"}, "unsupported datastore endpoint"},
       {{"--max-recv-msg-size=1023"}, "--max-recv-msg-size must be between 1024 and 16777216, got 1023"},

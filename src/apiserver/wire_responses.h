@@ -1,0 +1,47 @@
+// Request parsing and response building for GpuService's raw (ByteBuffer)
+// methods. Responses are serialized straight from the stored, shared objects:
+// no response message is built, so no object is ever deep-copied on a read or
+// on a write's acknowledgment. Requests are parsed onto an arena.
+#pragma once
+
+#include <grpcpp/support/byte_buffer.h>
+
+#include "device/v1alpha1/gpu.pb.h"
+#include "google/protobuf/arena.h"
+#include "storage/store.h"
+
+namespace deviceapi::apiserver {
+
+namespace v1 = ::nvidia::nvsentinel::v1alpha1;
+
+// Parses `buf` into `msg` (which may live on an arena). False on malformed input.
+bool ParseMessage(const grpc::ByteBuffer& buf, google::protobuf::MessageLite* msg);
+
+// A message serialized into one slice.
+grpc::ByteBuffer MessageBytes(const google::protobuf::MessageLite& msg);
+// GetGpuResponse{gpu}.
+grpc::ByteBuffer GetResponseBytes(const v1::Gpu& gpu);
+// ListGpusResponse{gpu_list{metadata{rv, continue, remaining}, items}}.
+grpc::ByteBuffer ListResponseBytes(const storage::ListResult& list);
+
+// An arena whose first block is on the caller's stack: parsing a request
+// of a few KiB does not touch the heap at all.
+class RequestArena {
+ public:
+  RequestArena() : arena_(Options(block_)) {}
+  google::protobuf::Arena* get() { return &arena_; }
+
+ private:
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = kBlock;
+    o.start_block_size = kBlock;
+    return o;
+  }
+  static constexpr size_t kBlock = 32 * 1024;
+  alignas(16) char block_[kBlock];
+  google::protobuf::Arena arena_;
+};
+
+}  // namespace deviceapi::apiserver
