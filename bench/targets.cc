@@ -40,6 +40,8 @@ const char* KindName(Kind k) {
       return "etcd";
     case Kind::kFloor:
       return "floor";
+    case Kind::kServerSqlite:
+      return "device-api-server (sqlite)";
   }
   return "?";
 }
@@ -124,12 +126,13 @@ std::unique_ptr<Target> Target::Open(const TargetSpec& spec, const Settings& s) 
   std::vector<std::string> argv;
   switch (spec.kind) {
     case Kind::kServer:
+    case Kind::kServerSqlite:
       t->address_ = "unix://" + d + "/api.sock";
       argv = {s.server_bin,
               "--bind-address", t->address_,
               "--health-probe-bind-address", "127.0.0.1:0",
               "--metrics-bind-address", "127.0.0.1:0",
-              "--datastore-endpoint", "memory://",
+              "--datastore-endpoint", spec.kind == Kind::kServer ? "memory://" : "sqlite://" + d + "/db/state.db",
               "--watch-queue-size", std::to_string(s.watch_queue_size)};
       break;
     case Kind::kFloor:
@@ -154,7 +157,7 @@ std::unique_ptr<Target> Target::Open(const TargetSpec& spec, const Settings& s) 
   }
   t->child_ = Child::Spawn(argv, d + "/log.txt");
   t->WaitReady();
-  if (spec.kind == Kind::kServer) {
+  if (IsServer(spec.kind)) {
     // "... ready in 1.234ms" in the server's start-up line.
     std::smatch m;
     std::string log = ReadFile(t->child_->log_path());
@@ -321,7 +324,7 @@ void Target::Load(int n) {
 }
 
 void Target::RefreshWatchStart() {
-  if (kind_ != Kind::kServer) return;
+  if (!IsServer(kind_)) return;
   auto ch = NewChannel(address_, 1001);
   grpc::GenericStub stub(ch);
   {

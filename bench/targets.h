@@ -24,7 +24,9 @@ namespace v1 = ::nvidia::nvsentinel::v1alpha1;
 v1::Gpu MakeBenchGpu(int i, int conditions, int64_t ts);
 std::string GpuName(int i);
 
-enum class Kind { kServer, kEtcd, kFloor };
+// kServerSqlite: device-api-server on sqlite:// (durable, synchronous=FULL) in the target's temp dir.
+enum class Kind { kServer, kEtcd, kFloor, kServerSqlite };
+inline bool IsServer(Kind k) { return k == Kind::kServer || k == Kind::kServerSqlite; }
 
 struct TargetSpec {
   Kind kind = Kind::kServer;

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -51,7 +52,13 @@ double Latencies::PercentileUs(double p) const {
 double Latencies::MaxUs() const { return ns.empty() ? 0 : static_cast<double>(ns.back()) / 1000.0; }
 
 TempDir::TempDir(const std::string& prefix) {
-  std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
+  // Data dirs (etcd's, the SQLite file) live on tmpfs by default, where fsync
+  // is free: the comparison is then of the software paths. DEVAPI_BENCH_TMPDIR
+  // puts them on a real disk to compare durable writes including the sync.
+  const char* env = std::getenv("DEVAPI_BENCH_TMPDIR");
+  std::string base = env != nullptr && *env != '\0'                   ? std::string(env)
+                     : std::filesystem::is_directory("/dev/shm") ? "/dev/shm"
+                                                                 : "/tmp";
   std::string tmpl = base + "/" + prefix + "XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
