@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run   - install dependencies if missing, build, and run device-api-server in the
-#                foreground on unix://$(PWD)/run/device-api.sock with in-memory storage
+#                foreground on unix://$(PWD)/run/device-api.sock with its state in the embedded
+#                SQLite database run/state.db (DATASTORE=memory:// for a throwaway server)
 #   make test  - install dependencies if missing, build, and run every test with ctest
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -9,6 +10,7 @@ CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 RUN_DIR := $(CURDIR)/run
 RUN_ARGS ?=
+DATASTORE ?= sqlite://$(RUN_DIR)/state.db
 
 .PHONY: all deps configure build run test clean format asan bench
 
@@ -32,7 +34,7 @@ run: configure
 	  --bind-address unix://$(RUN_DIR)/device-api.sock \
 	  --health-probe-bind-address 127.0.0.1:50051 \
 	  --metrics-bind-address 127.0.0.1:9090 \
-	  --datastore-endpoint memory:// $(RUN_ARGS)
+	  --datastore-endpoint $(DATASTORE) $(RUN_ARGS)
 
 test: build
 	@./scripts/install-grpcurl.sh || echo "grpcurl not installed: its tests will be skipped"

@@ -104,15 +104,15 @@ absl::StatusOr<storage::ListResult> GpuRegistry::List(const v1::ListGpusRequest&
   return store_->List(o);
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Create(const v1::CreateGpuRequest& req) {
-  if (!req.has_gpu()) return am::BadRequestError("resource body is required");
+void GpuRegistry::Create(const v1::CreateGpuRequest& req, storage::WriteDone done) {
+  if (!req.has_gpu()) return done(am::BadRequestError("resource body is required"));
   v1::Gpu gpu = req.gpu();
   auto* md = gpu.mutable_metadata();
-  if (md->name().empty()) return am::InvalidError("", {{"metadata.name", "Required value: name is required"}});
+  if (md->name().empty()) return done(am::InvalidError("", {{"metadata.name", "Required value: name is required"}}));
   if (!md->resource_version().empty()) {
-    return am::InvalidError(md->name(), {{"metadata.resourceVersion",
-                                          "Invalid value: \"" + md->resource_version() +
-                                              "\": resourceVersion should not be set on objects to be created"}});
+    return done(am::InvalidError(md->name(), {{"metadata.resourceVersion",
+                                               "Invalid value: \"" + md->resource_version() +
+                                                   "\": resourceVersion should not be set on objects to be created"}}));
   }
   if (md->namespace_().empty()) md->set_namespace_(std::string(kDefaultNamespace));
   const absl::Time now = opts_.clock();
@@ -120,8 +120,8 @@ absl::StatusOr<storage::ObjectPtr> GpuRegistry::Create(const v1::CreateGpuReques
   *md->mutable_creation_timestamp() = ToProto(now);
   md->set_generation(1);
   am::DefaultTransitionTimes(gpu.mutable_status(), nullptr, now);
-  if (auto s = Validate(gpu); !s.ok()) return s;
-  return store_->Create(std::move(gpu));
+  if (auto s = Validate(gpu); !s.ok()) return done(s);
+  store_->CreateAsync(std::move(gpu), std::move(done));
 }
 
 absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& cur, const v1::Gpu& in) {
@@ -174,41 +174,43 @@ absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyStatus(const v1::Gpu& c
   return std::optional<v1::Gpu>(std::move(next));
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Update(const v1::UpdateGpuRequest& req) {
-  if (!req.has_gpu()) return am::BadRequestError("resource body is required");
+void GpuRegistry::Update(const v1::UpdateGpuRequest& req, storage::WriteDone done) {
+  if (!req.has_gpu()) return done(am::BadRequestError("resource body is required"));
   const auto& md = req.gpu().metadata();
   auto key = KeyFor(md.namespace_(), md.name());
-  if (!key.ok()) return key.status();
-  if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return s;
-  return store_->Update(*key, [&](const v1::Gpu& cur) { return ApplyMain(cur, req.gpu()); });
+  if (!key.ok()) return done(key.status());
+  if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return done(s);
+  store_->UpdateAsync(*key, [this, &req](const v1::Gpu& cur) { return ApplyMain(cur, req.gpu()); }, std::move(done));
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req) {
-  if (!req.has_gpu()) return am::BadRequestError("resource body is required");
+void GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::WriteDone done) {
+  if (!req.has_gpu()) return done(am::BadRequestError("resource body is required"));
   const auto& md = req.gpu().metadata();
   auto key = KeyFor(md.namespace_(), md.name());
-  if (!key.ok()) return key.status();
-  if (!req.gpu().has_status()) return am::BadRequestError("status is required");
-  if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return s;
-  return store_->Update(*key, [&](const v1::Gpu& cur) { return ApplyStatus(cur, req.gpu()); });
+  if (!key.ok()) return done(key.status());
+  if (!req.gpu().has_status()) return done(am::BadRequestError("status is required"));
+  if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return done(s);
+  store_->UpdateAsync(*key, [this, &req](const v1::Gpu& cur) { return ApplyStatus(cur, req.gpu()); }, std::move(done));
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Patch(const v1::PatchGpuRequest& req) {
+void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done) {
   auto key = KeyFor(req.namespace_(), req.name());
-  if (!key.ok()) return key.status();
+  if (!key.ok()) return done(key.status());
   auto type = am::ParsePatchType(req.patch_type());
-  if (!type.ok()) return type.status();
+  if (!type.ok()) return done(type.status());
   if (req.data().size() > opts_.max_patch_bytes) {
-    return am::BadRequestError(absl::StrCat("unprocessable content: patch is larger than ", opts_.max_patch_bytes,
-                                            " bytes"));
+    return done(am::BadRequestError(
+        absl::StrCat("unprocessable content: patch is larger than ", opts_.max_patch_bytes, " bytes")));
   }
   bool status = false;
   for (const auto& sub : req.subresources()) {
-    if (sub != "status") return am::BadRequestError(absl::StrCat("unsupported subresource \"", sub, "\""));
+    if (sub != "status") return done(am::BadRequestError(absl::StrCat("unsupported subresource \"", sub, "\"")));
     status = true;
   }
-  return store_->Update(*key, [&](const v1::Gpu& cur) -> absl::StatusOr<std::optional<v1::Gpu>> {
-    auto patched = am::ApplyPatch(cur, *type, req.data());
+  store_->UpdateAsync(
+      *key,
+      [this, &req, type = *type, status](const v1::Gpu& cur) -> absl::StatusOr<std::optional<v1::Gpu>> {
+    auto patched = am::ApplyPatch(cur, type, req.data());
     if (!patched.ok()) return patched.status();
     const auto& cm = cur.metadata();
     const auto& pm = patched->metadata();
@@ -220,20 +222,41 @@ absl::StatusOr<storage::ObjectPtr> GpuRegistry::Patch(const v1::PatchGpuRequest&
     // uid, creationTimestamp and resourceVersion left in the patched object
     // act as preconditions / immutability checks exactly as in an update.
     return status ? ApplyStatus(cur, *patched) : ApplyMain(cur, *patched);
-  });
+      },
+      std::move(done));
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Delete(const v1::DeleteGpuRequest& req) {
+void GpuRegistry::Delete(const v1::DeleteGpuRequest& req, storage::WriteDone done) {
   auto key = KeyFor(req.namespace_(), req.name());
-  if (!key.ok()) return key.status();
+  if (!key.ok()) return done(key.status());
   storage::DeletePreconditions pre;
   const auto& p = req.opts().preconditions();
   if (p.has_uid()) pre.uid = p.uid();
   if (p.has_resource_version()) {
-    if (auto s = CheckRvSyntax(p.resource_version()); !s.ok()) return s;
+    if (auto s = CheckRvSyntax(p.resource_version()); !s.ok()) return done(s);
     pre.resource_version = p.resource_version();
   }
-  return store_->Delete(*key, pre);
+  store_->DeleteAsync(*key, pre, std::move(done));
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Create(const v1::CreateGpuRequest& req) {
+  return storage::AwaitWrite([&](storage::WriteDone done) { Create(req, std::move(done)); });
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Update(const v1::UpdateGpuRequest& req) {
+  return storage::AwaitWrite([&](storage::WriteDone done) { Update(req, std::move(done)); });
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req) {
+  return storage::AwaitWrite([&](storage::WriteDone done) { UpdateStatus(req, std::move(done)); });
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Patch(const v1::PatchGpuRequest& req) {
+  return storage::AwaitWrite([&](storage::WriteDone done) { Patch(req, std::move(done)); });
+}
+
+absl::StatusOr<storage::ObjectPtr> GpuRegistry::Delete(const v1::DeleteGpuRequest& req) {
+  return storage::AwaitWrite([&](storage::WriteDone done) { Delete(req, std::move(done)); });
 }
 
 absl::StatusOr<storage::WatchOptions> GpuRegistry::WatchOptionsFor(const v1::WatchGpusRequest& req) {

@@ -36,6 +36,14 @@ class GpuRegistry {
   absl::StatusOr<storage::ObjectPtr> Patch(const v1::PatchGpuRequest& req);
   // Returns the deleted object (with the deletion's RV).
   absl::StatusOr<storage::ObjectPtr> Delete(const v1::DeleteGpuRequest& req);
+  // The same writes answered through `done` (see storage::WriteDone), so a
+  // caller's thread never waits for a durable backend's sync. `req` must stay
+  // alive until `done` runs.
+  void Create(const v1::CreateGpuRequest& req, storage::WriteDone done);
+  void Update(const v1::UpdateGpuRequest& req, storage::WriteDone done);
+  void UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::WriteDone done);
+  void Patch(const v1::PatchGpuRequest& req, storage::WriteDone done);
+  void Delete(const v1::DeleteGpuRequest& req, storage::WriteDone done);
   // Validates a watch request and turns it into store watch options.
   absl::StatusOr<storage::WatchOptions> WatchOptionsFor(const v1::WatchGpusRequest& req);
 

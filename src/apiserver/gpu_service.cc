@@ -29,24 +29,51 @@ class GpuService::UnaryCall final : public grpc::ServerUnaryReactor {
   GpuService* const service_;
 };
 
+// A write call owns its parsed request until it finishes: the registry and
+// the store refer to it until they answer.
+class GpuService::WriteCall final : public grpc::ServerUnaryReactor {
+ public:
+  explicit WriteCall(GpuService* service) : service_(service), arena_(ArenaOptions()) {}
+  google::protobuf::Arena* arena() { return &arena_; }
+  void OnDone() override {
+    service_->CallDone();
+    delete this;
+  }
+
+ private:
+  static google::protobuf::ArenaOptions ArenaOptions() {
+    google::protobuf::ArenaOptions o;
+    o.start_block_size = 16 * 1024;  // a GPU with a few dozen conditions fits
+    return o;
+  }
+  GpuService* const service_;
+  google::protobuf::Arena arena_;
+};
+
 GpuService::GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics, bool read_only)
     : registry_(std::move(registry)), metrics_(metrics), read_only_(read_only) {}
 
+bool GpuService::BeginCall() {
+  absl::MutexLock l(&mu_);
+  ++inflight_;
+  return !draining_;
+}
+
+grpc::Status GpuService::Draining() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+}
+
 template <typename Handler>
 grpc::ServerUnaryReactor* GpuService::Unary(Handler&& handler) {
-  bool draining;
-  {
-    absl::MutexLock l(&mu_);
-    draining = draining_;
-    ++inflight_;
-  }
+  const bool serving = BeginCall();
   auto* call = new UnaryCall(this);
-  call->Finish(draining ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down") : handler());
+  call->Finish(serving ? handler() : Draining());
   return call;
 }
 
-template <typename Req, typename Handler>
-grpc::ServerUnaryReactor* GpuService::Write(std::string_view verb, const Bytes* raw, Handler&& handler) {
+template <typename Req, typename Start>
+grpc::ServerUnaryReactor* GpuService::Write(std::string_view verb, const Bytes* raw, Bytes* resp,
+                                            bool empty_response, Start&& start) {
   if (read_only_) {
     return Unary([&] {
       if (metrics_ != nullptr) metrics_->RecordWrite(verb, grpc::StatusCode::PERMISSION_DENIED);
@@ -54,16 +81,23 @@ grpc::ServerUnaryReactor* GpuService::Write(std::string_view verb, const Bytes* 
                           "writes are not allowed on this endpoint: it serves the API read-only");
     });
   }
-  return Unary([&] {
-    RequestArena arena;
-    auto* req = google::protobuf::Arena::CreateMessage<Req>(arena.get());
-    if (!ParseMessage(*raw, req)) {
-      grpc::Status s = Malformed(Req::descriptor()->name());
-      if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
-      return s;
-    }
-    return handler(*req);
+  const bool serving = BeginCall();
+  auto* call = new WriteCall(this);
+  if (!serving) {
+    call->Finish(Draining());
+    return call;
+  }
+  auto* req = google::protobuf::Arena::CreateMessage<Req>(call->arena());
+  if (!ParseMessage(*raw, req)) {
+    grpc::Status s = Malformed(Req::descriptor()->name());
+    if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
+    call->Finish(s);
+    return call;
+  }
+  start(*req, [this, call, verb, resp, empty_response](storage::WriteResult r) {
+    call->Finish(FinishWrite(verb, r, resp, empty_response));
   });
+  return call;
 }
 
 void GpuService::CallDone() {
@@ -104,43 +138,42 @@ grpc::ServerUnaryReactor* GpuService::ListGpus(Ctx* /*ctx*/, const Bytes* raw, B
   });
 }
 
-grpc::Status GpuService::FinishWrite(std::string_view verb, const absl::StatusOr<storage::ObjectPtr>& r,
-                                     Bytes* resp) {
-  if (r.ok() && resp != nullptr) *resp = MessageBytes(**r);
+grpc::Status GpuService::FinishWrite(std::string_view verb, const storage::WriteResult& r, Bytes* resp,
+                                     bool empty_response) {
+  if (r.ok()) *resp = empty_response ? MessageBytes(google::protobuf::Empty()) : MessageBytes(**r);
   grpc::Status s = ToGrpcStatus(r.status(), verb);
   if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
   return s;
 }
 
 grpc::ServerUnaryReactor* GpuService::CreateGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::CreateGpuRequest>("create", raw, [&](const v1::CreateGpuRequest& req) {
-    return FinishWrite("create", registry_->Create(req), resp);
+  return Write<v1::CreateGpuRequest>("create", raw, resp, false, [this](const auto& req, storage::WriteDone done) {
+    registry_->Create(req, std::move(done));
   });
 }
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::UpdateGpuRequest>("update", raw, [&](const v1::UpdateGpuRequest& req) {
-    return FinishWrite("update", registry_->Update(req), resp);
+  return Write<v1::UpdateGpuRequest>("update", raw, resp, false, [this](const auto& req, storage::WriteDone done) {
+    registry_->Update(req, std::move(done));
   });
 }
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::UpdateGpuStatusRequest>("update_status", raw, [&](const v1::UpdateGpuStatusRequest& req) {
-    return FinishWrite("update_status", registry_->UpdateStatus(req), resp);
-  });
+  return Write<v1::UpdateGpuStatusRequest>("update_status", raw, resp, false,
+                                           [this](const auto& req, storage::WriteDone done) {
+                                             registry_->UpdateStatus(req, std::move(done));
+                                           });
 }
 
 grpc::ServerUnaryReactor* GpuService::PatchGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::PatchGpuRequest>("patch", raw, [&](const v1::PatchGpuRequest& req) {
-    return FinishWrite("patch", registry_->Patch(req), resp);
+  return Write<v1::PatchGpuRequest>("patch", raw, resp, false, [this](const auto& req, storage::WriteDone done) {
+    registry_->Patch(req, std::move(done));
   });
 }
 
 grpc::ServerUnaryReactor* GpuService::DeleteGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::DeleteGpuRequest>("delete", raw, [&](const v1::DeleteGpuRequest& req) {
-    grpc::Status s = FinishWrite("delete", registry_->Delete(req), nullptr);
-    if (s.ok()) *resp = MessageBytes(google::protobuf::Empty());
-    return s;
+  return Write<v1::DeleteGpuRequest>("delete", raw, resp, true, [this](const auto& req, storage::WriteDone done) {
+    registry_->Delete(req, std::move(done));
   });
 }
 

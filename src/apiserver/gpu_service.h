@@ -49,18 +49,26 @@ class GpuService final : public GpuServiceBase {
 
  private:
   class UnaryCall;
+  class WriteCall;
   // Runs `handler` unless draining, finishing the call with its status.
   template <typename Handler>
   grpc::ServerUnaryReactor* Unary(Handler&& handler);
-  // Parses the request onto an arena and runs `handler(const Req&)` as a
-  // write (refused on a read-only endpoint).
-  template <typename Req, typename Handler>
-  grpc::ServerUnaryReactor* Write(std::string_view verb, const Bytes* raw, Handler&& handler);
+  // A write (refused on a read-only endpoint): parses the request onto an
+  // arena the call owns and runs `start(const Req&, WriteDone)`; the call
+  // finishes when the registry answers, on whichever thread that is (a
+  // durable store answers once the change is synced, so no gRPC thread
+  // waits for a sync). `resp` gets the object, or Empty when `empty_response`.
+  template <typename Req, typename Start>
+  grpc::ServerUnaryReactor* Write(std::string_view verb, const Bytes* raw, Bytes* resp, bool empty_response,
+                                  Start&& start);
+  // Counts a call in flight; false when draining (the call is refused).
+  bool BeginCall();
+  static grpc::Status Draining();
   void CallDone();
 
-  // Finishes a write call: serializes the object into `resp` (when not
-  // null) and records the metric.
-  grpc::Status FinishWrite(std::string_view verb, const absl::StatusOr<storage::ObjectPtr>& r, Bytes* resp);
+  // A write's status for the wire: serializes the object (or Empty) into
+  // `resp` and records the metric.
+  grpc::Status FinishWrite(std::string_view verb, const storage::WriteResult& r, Bytes* resp, bool empty_response);
 
   std::shared_ptr<GpuRegistry> registry_;
   ServerMetrics* metrics_;

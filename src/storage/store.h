@@ -52,6 +52,16 @@ struct DeletePreconditions {
 // no-op commits nothing). May be called more than once when writers race.
 using UpdateFn = std::function<absl::StatusOr<std::optional<v1::Gpu>>(const v1::Gpu& current)>;
 
+// A write's outcome: the committed object (a delete: the deleted object with
+// the deletion's RV) or the error.
+using WriteResult = absl::StatusOr<ObjectPtr>;
+// Told a write's outcome exactly once, on the calling thread or later on
+// another one (a durable backend answers once the change is synced).
+using WriteDone = std::function<void(WriteResult)>;
+
+// Starts an asynchronous write with `start` and waits for its outcome.
+WriteResult AwaitWrite(const std::function<void(WriteDone)>& start);
+
 struct StoreStats {
   uint64_t resource_version = 0;
   uint64_t objects = 0;
@@ -80,6 +90,15 @@ class Store {
   virtual absl::StatusOr<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& fn) = 0;
   // Returns the deleted object carrying the deletion's RV.
   virtual absl::StatusOr<ObjectPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) = 0;
+  // The same writes, answered through `done` (see WriteDone) so a caller
+  // need not hold a thread while a durable backend syncs. `fn` may be called
+  // again after this returns (a retry): what it refers to must stay alive
+  // until `done` runs. These defaults answer inline from the blocking calls.
+  virtual void CreateAsync(v1::Gpu gpu, WriteDone done) { done(Create(std::move(gpu))); }
+  virtual void UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) { done(Update(key, fn)); }
+  virtual void DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) {
+    done(Delete(key, pre));
+  }
   // Starts a watch; `consumer` is told when events are ready (see Watcher).
   virtual absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(WatchOptions opts, WatchConsumer* consumer) = 0;
 

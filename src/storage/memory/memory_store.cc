@@ -74,13 +74,25 @@ MemoryStore::MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotP
       snapshot_(initial),
       head_(initial),
       hub_(WatchHubOptions{config.bookmark_interval, config.on_watcher_evicted}) {
-  absl::MutexLock l(&commit_mu_);
-  for (const EventPtr& ev : history) {
-    if (ev->rv <= start_rv) history_.Append(ev);
+  {
+    absl::MutexLock l(&commit_mu_);
+    for (const EventPtr& ev : history) {
+      if (ev->rv <= start_rv) history_.Append(ev);
+    }
   }
+  if (persister_) flusher_ = std::thread([this] { FlusherLoop(); });
 }
 
-MemoryStore::~MemoryStore() { Shutdown(); }
+MemoryStore::~MemoryStore() {
+  Shutdown();
+  if (flusher_.joinable()) {
+    {
+      absl::MutexLock l(&commit_mu_);
+      stopping_ = true;
+    }
+    flusher_.join();
+  }
+}
 
 SnapshotPtr MemoryStore::Current() const {
   absl::MutexLock l(&snap_mu_);
@@ -219,8 +231,8 @@ absl::StatusOr<ListResult> MemoryStore::List(const ListOptions& opts) {
   return out;
 }
 
-absl::StatusOr<ObjectPtr> MemoryStore::CommitLocked(const std::string& key, EventType type,
-                                                    std::shared_ptr<v1::Gpu> obj, ObjectPtr prev) {
+void MemoryStore::CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj,
+                               ObjectPtr prev, WriteDone done, Callbacks* run) {
   SnapshotPtr cur = Head();
   const uint64_t rv = std::max(last_rv_, cur->rv()) + 1;
   last_rv_ = rv;
@@ -235,10 +247,11 @@ absl::StatusOr<ObjectPtr> MemoryStore::CommitLocked(const std::string& key, Even
   ev->time = absl::Now();
   if (!persister_) {
     PublishLocked(key, std::move(ev), cur);
-    return committed;
+    run->push_back([done = std::move(done), committed = std::move(committed)] { done(committed); });
+    return;
   }
   // Stage: later writers build on this change; readers and watchers see it
-  // only once it is durable.
+  // only once the flusher has made it durable, and only then is `done` told.
   SnapshotPtr next = cur->With(key, type == EventType::kDeleted ? nullptr : committed, rv);
   {
     absl::MutexLock l(&snap_mu_);
@@ -247,30 +260,34 @@ absl::StatusOr<ObjectPtr> MemoryStore::CommitLocked(const std::string& key, Even
   if (!open_batch_) open_batch_ = std::make_shared<Batch>();
   open_batch_->events.emplace_back(key, std::move(ev));
   open_batch_->after = std::move(next);
-  std::shared_ptr<Batch> mine = open_batch_;
-  struct Ready {
-    const Batch* batch;
-    const bool* flushing;
-    static bool Check(Ready* r) { return r->batch->done || !*r->flushing; }
-  } ready{mine.get(), &flushing_};
-  while (!mine->done) {
-    if (!flushing_) {
-      FlushLocked();  // leads the batch holding this change (and whatever joined it)
-    } else {
-      commit_mu_.Await(absl::Condition(&Ready::Check, &ready));
-    }
-  }
-  if (!mine->status.ok()) {
-    return absl::UnavailableError(common::Cat("storage: the change was not persisted: ", ToStd(mine->status.message())));
-  }
-  return committed;
+  open_batch_->waiters.emplace_back(std::move(done), std::move(committed));
 }
 
-void MemoryStore::FlushLocked() {
+bool MemoryStore::FlushWanted() const { return open_batch_ != nullptr || stopping_; }
+
+void MemoryStore::FlusherLoop() {
+  absl::MutexLock l(&commit_mu_);
+  while (true) {
+    commit_mu_.Await(absl::Condition(this, &MemoryStore::FlushWanted));
+    if (!open_batch_) break;  // stopping, and nothing is staged
+    Callbacks run;
+    FlushLocked(&run);
+    commit_mu_.Unlock();
+    for (auto& f : run) f();
+    commit_mu_.Lock();
+  }
+  // Nothing is staged, so nothing deferred can still be waiting for a sync.
+  Callbacks run;
+  for (auto& [rv, f] : deferred_) run.push_back(std::move(f));
+  deferred_.clear();
+  commit_mu_.Unlock();
+  for (auto& f : run) f();
+  commit_mu_.Lock();
+}
+
+void MemoryStore::FlushLocked(Callbacks* run) {
   std::shared_ptr<Batch> batch = std::move(open_batch_);
   open_batch_ = nullptr;
-  if (!batch) return;
-  flushing_ = true;
   std::vector<const Event*> events;
   events.reserve(batch->events.size());
   for (const auto& [key, ev] : batch->events) events.push_back(ev.get());
@@ -278,29 +295,43 @@ void MemoryStore::FlushLocked() {
   commit_mu_.Unlock();
   absl::Status s = persister_->CommitBatch(events);
   commit_mu_.Lock();
-  flushing_ = false;
   if (s.ok()) {
     for (auto& [key, ev] : batch->events) {
       history_.Append(ev);
       hub_.Publish(ev);
     }
     SetVisibleLocked(batch->after);
+    for (auto& [done, obj] : batch->waiters) {
+      run->push_back([done = std::move(done), obj = std::move(obj)] { done(obj); });
+    }
   } else {
     // What was staged after this batch was computed on top of it: it fails
     // too, and writers start again from the visible state.
-    if (open_batch_) {
-      open_batch_->status = s;
-      open_batch_->done = true;
-      open_batch_ = nullptr;
+    const absl::Status failed =
+        absl::UnavailableError(common::Cat("storage: the change was not persisted: ", ToStd(s.message())));
+    for (const auto& b : {batch, open_batch_}) {
+      if (!b) continue;
+      for (auto& [done, obj] : b->waiters) run->push_back([done = std::move(done), failed] { done(failed); });
     }
-    batch->status = s;
+    open_batch_ = nullptr;
     absl::MutexLock l(&snap_mu_);
     head_ = snapshot_;
     // Nothing staged is left and no failed RV was ever visible or
     // acknowledged: the next write takes the next RV, as if none had failed.
     last_rv_ = snapshot_->rv();
   }
-  batch->done = true;
+  // Answers decided on state that is now durable (or that was dropped: they
+  // stand as decided, and a retry sees the state as it is).
+  const uint64_t visible = Current()->rv();
+  auto keep = deferred_.begin();
+  for (auto it = deferred_.begin(); it != deferred_.end(); ++it) {
+    if (!s.ok() || it->first <= visible) {
+      run->push_back(std::move(it->second));
+    } else {
+      *keep++ = std::move(*it);
+    }
+  }
+  deferred_.erase(keep, deferred_.end());
 }
 
 void MemoryStore::PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur) {
@@ -393,75 +424,126 @@ absl::Status MemoryStore::CheckDeletePreconditions(const std::string& name, cons
   return absl::OkStatus();
 }
 
-absl::Status MemoryStore::SettleError(absl::Status error, uint64_t head_rv) {
+void MemoryStore::SettleLocked(uint64_t decided_rv, std::function<void()> answer, Callbacks* run) {
   // An answer decided on staged (not yet durable) state waits for it: a
   // client told "conflict" or "already exists" must then be able to read the
   // state that caused it.
-  if (persister_ && head_rv > Current()->rv()) WaitForRv(head_rv, absl::Seconds(5));
-  return error;
+  if (persister_ && decided_rv > Current()->rv()) {
+    deferred_.emplace_back(decided_rv, std::move(answer));
+  } else {
+    run->push_back(std::move(answer));
+  }
 }
 
 absl::StatusOr<ObjectPtr> MemoryStore::Create(v1::Gpu gpu) {
-  const std::string key = MakeKey(gpu.metadata().namespace_(), gpu.metadata().name());
-  auto obj = std::make_shared<v1::Gpu>(std::move(gpu));
-  absl::Status error;
-  uint64_t head_rv = 0;
-  {
-    absl::MutexLock l(&commit_mu_);
-    SnapshotPtr cur = Head();
-    head_rv = cur->rv();
-    if (cur->Find(key)) {
-      error = am::AlreadyExistsError(obj->metadata().name());
-    } else if (cur->size() >= config_.max_objects) {
-      error = am::TooManyObjectsError(config_.max_objects);
-    } else {
-      return CommitLocked(key, EventType::kAdded, std::move(obj), nullptr);
-    }
-  }
-  return SettleError(std::move(error), head_rv);
+  return AwaitWrite([&](WriteDone done) { CreateAsync(std::move(gpu), std::move(done)); });
 }
 
 absl::StatusOr<ObjectPtr> MemoryStore::Update(const ObjectKey& key, const UpdateFn& fn) {
+  return AwaitWrite([&](WriteDone done) { UpdateAsync(key, fn, std::move(done)); });
+}
+
+absl::StatusOr<ObjectPtr> MemoryStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
+  return AwaitWrite([&](WriteDone done) { DeleteAsync(key, pre, std::move(done)); });
+}
+
+namespace {
+
+std::function<void()> Answer(WriteDone done, absl::Status error) {
+  return [done = std::move(done), error = std::move(error)] { done(error); };
+}
+
+void RunAll(std::vector<std::function<void()>>& run) {
+  for (auto& f : run) f();
+}
+
+}  // namespace
+
+void MemoryStore::CreateAsync(v1::Gpu gpu, WriteDone done) {
+  const std::string key = MakeKey(gpu.metadata().namespace_(), gpu.metadata().name());
+  auto obj = std::make_shared<v1::Gpu>(std::move(gpu));
+  Callbacks run;
+  {
+    absl::MutexLock l(&commit_mu_);
+    SnapshotPtr cur = Head();
+    if (cur->Find(key)) {
+      SettleLocked(cur->rv(), Answer(std::move(done), am::AlreadyExistsError(obj->metadata().name())), &run);
+    } else if (cur->size() >= config_.max_objects) {
+      SettleLocked(cur->rv(), Answer(std::move(done), am::TooManyObjectsError(config_.max_objects)), &run);
+    } else {
+      CommitLocked(key, EventType::kAdded, std::move(obj), nullptr, std::move(done), &run);
+    }
+  }
+  RunAll(run);
+}
+
+void MemoryStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) {
   const std::string k = MakeKey(key.ns, key.name);
+  Callbacks run;
+  bool answered = false;
   for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
     SnapshotPtr head = Head();
     ObjectPtr cur = head->Find(k);
-    if (!cur) return SettleError(am::NotFoundError(key.name), head->rv());
+    if (!cur) {
+      absl::MutexLock l(&commit_mu_);
+      SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &run);
+      answered = true;
+      break;
+    }
     auto next = fn(*cur);
-    if (!next.ok()) return SettleError(next.status(), head->rv());
+    if (!next.ok()) {
+      absl::MutexLock l(&commit_mu_);
+      SettleLocked(head->rv(), Answer(std::move(done), next.status()), &run);
+      answered = true;
+      break;
+    }
     if (!next->has_value()) {
       // No-op: nothing committed. Answer only with durable state: if `cur`
-      // is still staged, wait for its batch and look again.
-      if (Current()->Find(k) == cur) return cur;
-      WaitForRv(am::ParseResourceVersion(cur->metadata().resource_version()).value_or(0), absl::Seconds(1));
-      continue;
+      // is still staged, look again once its batch is synced.
+      absl::MutexLock l(&commit_mu_);
+      SnapshotPtr visible = Current();
+      if (visible->Find(k) == cur) {
+        run.push_back([done = std::move(done), cur = std::move(cur)] { done(cur); });
+        answered = true;
+      break;
+      }
+      const uint64_t cur_rv = am::ParseResourceVersion(cur->metadata().resource_version()).value_or(0);
+      if (persister_ && cur_rv > visible->rv()) {
+        deferred_.emplace_back(cur_rv, [this, key, fn = std::move(fn), done = std::move(done)]() mutable {
+          UpdateAsync(key, std::move(fn), std::move(done));
+        });
+        answered = true;
+      break;
+      }
+      continue;  // it changed meanwhile: recompute
     }
     auto obj = std::make_shared<v1::Gpu>(std::move(**next));
     absl::MutexLock l(&commit_mu_);
     if (Head()->Find(k) != cur) continue;  // lost a race: recompute from the new state
-    return CommitLocked(k, EventType::kModified, std::move(obj), cur);
+    CommitLocked(k, EventType::kModified, std::move(obj), cur, std::move(done), &run);
+    answered = true;
+    break;
   }
-  return am::ConflictError(key.name);
+  if (!answered) done(am::ConflictError(key.name));  // every attempt lost a race
+  RunAll(run);
 }
 
-absl::StatusOr<ObjectPtr> MemoryStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
+void MemoryStore::DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) {
   const std::string k = MakeKey(key.ns, key.name);
-  absl::Status error;
-  uint64_t head_rv = 0;
+  Callbacks run;
   {
     absl::MutexLock l(&commit_mu_);
     SnapshotPtr head = Head();
-    head_rv = head->rv();
     ObjectPtr cur = head->Find(k);
     if (!cur) {
-      error = am::NotFoundError(key.name);
+      SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &run);
     } else if (auto s = CheckDeletePreconditions(key.name, *cur, pre); !s.ok()) {
-      error = std::move(s);
+      SettleLocked(head->rv(), Answer(std::move(done), std::move(s)), &run);
     } else {
-      return CommitLocked(k, EventType::kDeleted, std::make_shared<v1::Gpu>(*cur), cur);
+      CommitLocked(k, EventType::kDeleted, std::make_shared<v1::Gpu>(*cur), cur, std::move(done), &run);
     }
   }
-  return SettleError(std::move(error), head_rv);
+  RunAll(run);
 }
 
 absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(WatchOptions opts, WatchConsumer* consumer) {

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <memory>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -29,9 +31,10 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // RVs keep increasing across restarts. The history ring is seeded with the
   // persisted history, so a watch or Exact list from an RV issued before the
   // restart resumes when it is still in the window. Every commit is persisted
-  // before it is published, with group commit: writers that arrive while one
-  // batch is being synced are staged (their changes visible to later writers
-  // only) and share the next batch's single sync.
+  // before it is published, with group commit: writers stage their change
+  // (visible to later writers only) and a flusher thread syncs whatever is
+  // staged as one batch, so writers that arrive during a sync share the next
+  // one; no writer's thread waits for a sync (see the *Async writes).
   static absl::StatusOr<std::shared_ptr<MemoryStore>> CreateWithPersister(const StoreConfig& config,
                                                                           std::unique_ptr<Persister> persister);
 
@@ -45,6 +48,11 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   absl::StatusOr<ObjectPtr> Create(v1::Gpu gpu) override;
   absl::StatusOr<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& fn) override;
   absl::StatusOr<ObjectPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) override;
+  // With a persister, `done` runs on the flusher thread once the change is
+  // durable and visible (or its sync failed); without one, before these return.
+  void CreateAsync(v1::Gpu gpu, WriteDone done) override;
+  void UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) override;
+  void DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) override;
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(WatchOptions opts, WatchConsumer* consumer) override;
   uint64_t CurrentResourceVersion() override;
   StoreStats Stats() override;
@@ -97,17 +105,26 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   SnapshotPtr Head() const;
   // Sets the visible snapshot (and the head, which equals it without a persister).
   void SetVisibleLocked(SnapshotPtr next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
-  // Returns `error` once the state it was decided on (up to `head_rv`) is
-  // durable and visible (at once without a persister).
-  absl::Status SettleError(absl::Status error, uint64_t head_rv);
-  // Group commit: syncs the open batch (releasing commit_mu_ meanwhile), then
-  // publishes it or, on failure, fails it and everything staged after it.
-  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
-  // Commits `obj` at key under the commit lock (type kDeleted: removes key,
-  // `obj` is the last state). Persists first: on a persist failure returns
-  // UNAVAILABLE and leaves no trace (no RV consumed, no event, no history).
-  absl::StatusOr<ObjectPtr> CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj, ObjectPtr prev)
+  using Callbacks = std::vector<std::function<void()>>;
+  // Queues `answer` (a write's error) to run once the state it was decided
+  // on (up to `decided_rv`) is durable and visible: into `run` (the caller
+  // runs it after unlocking) when it already is, else until a flush.
+  void SettleLocked(uint64_t decided_rv, std::function<void()> answer, Callbacks* run)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Group commit, on the flusher thread: syncs the open batch (releasing
+  // commit_mu_ meanwhile), then publishes it or, on failure, fails it and
+  // everything staged after it; queues the writers' answers and the deferred
+  // answers now due into `run`.
+  void FlusherLoop();
+  bool FlushWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  void FlushLocked(Callbacks* run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Commits `obj` at key under the commit lock (type kDeleted: removes key,
+  // `obj` is the last state). Without a persister it is published at once
+  // and `done`'s answer queued into `run`; with one it is staged into the
+  // open batch, `done` with it. A failed sync answers UNAVAILABLE and leaves
+  // no trace (no RV consumed, no event, no history).
+  void CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj, ObjectPtr prev,
+                    WriteDone done, Callbacks* run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // The objects at exactly `rv`, rebuilt from the current snapshot and the
   // history; OUT_OF_RANGE when the history no longer reaches back to it.
   absl::StatusOr<std::vector<std::pair<std::string, ObjectPtr>>> StateAt(uint64_t rv, bool for_continue);
@@ -129,11 +146,13 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   struct Batch {
     std::vector<std::pair<std::string, EventPtr>> events;  // key, event; RV order
     SnapshotPtr after;                                     // the head after the last one
-    bool done = false;
-    absl::Status status;
+    std::vector<std::pair<WriteDone, ObjectPtr>> waiters;  // answered when it is synced
   };
   std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(commit_mu_);
-  bool flushing_ ABSL_GUARDED_BY(commit_mu_) = false;
+  // Answers waiting until an RV is durable: (RV, answer).
+  std::vector<std::pair<uint64_t, std::function<void()>>> deferred_ ABSL_GUARDED_BY(commit_mu_);
+  bool stopping_ ABSL_GUARDED_BY(commit_mu_) = false;
+  std::thread flusher_;  // with a persister only
   // The highest RV handed out (a failed batch gives its RVs back).
   uint64_t last_rv_ ABSL_GUARDED_BY(commit_mu_) = 0;
   // RaiseFloor()'s bound (0 unless a mirror-mode backend set it).

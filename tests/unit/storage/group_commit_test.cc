@@ -120,6 +120,95 @@ TEST(GroupCommit, WritersWaitingOnASyncShareTheNextBatch) {
   EXPECT_EQ(s.Stats().history_events, 1u + kWriters);
 }
 
+// The asynchronous writes hold no thread while a sync is in flight: one
+// thread stages sixteen writes behind a blocked sync, each call returns at
+// once, and every answer comes when its batch is durable (the server's few
+// gRPC callback threads depend on this to batch many clients' writes).
+TEST(GroupCommit, AsyncWritersHoldNoThreadDuringASync) {
+  auto p = std::make_unique<GatedPersister>();
+  GatedPersister* persister = p.get();
+  auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::move(p));
+  ASSERT_TRUE(store.ok()) << store.status();
+  MemoryStore& s = **store;
+  const uint64_t start = s.CurrentResourceVersion();
+
+  absl::Mutex mu;
+  std::vector<WriteResult> results(16, absl::UnknownError("no answer"));
+  int answered = 0;
+  auto record = [&](int i) {
+    return [&, i](WriteResult r) {
+      absl::MutexLock l(&mu);
+      results[i] = std::move(r);
+      ++answered;
+    };
+  };
+  s.CreateAsync(MakeGpu("gpu-0"), record(0));
+  persister->entered_.WaitForNotification();  // the flusher is blocked in the first sync
+  for (int i = 1; i < 16; ++i) s.CreateAsync(MakeGpu("gpu-" + std::to_string(i)), record(i));
+  {
+    absl::MutexLock l(&mu);
+    EXPECT_EQ(answered, 0) << "a write was answered before it was durable";
+  }
+  EXPECT_EQ(s.CurrentResourceVersion(), start);
+  persister->gate_ = false;
+  persister->release_.Notify();
+  {
+    absl::MutexLock l(&mu);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return answered == 16; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30))) << answered << " answers";
+  }
+  EXPECT_EQ(persister->sizes(), (std::vector<size_t>{1, 15}));
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+    EXPECT_EQ(Rv(*results[i]), start + 1 + i);
+  }
+  EXPECT_EQ(s.CurrentResourceVersion(), start + 16);
+}
+
+// An error decided on staged state (AlreadyExists, a conflict) and a no-op
+// update of a staged object are answered only once that state is durable, so
+// the client can read what caused the answer.
+TEST(GroupCommit, AnswersDecidedOnStagedStateWaitForItsSync) {
+  auto p = std::make_unique<GatedPersister>();
+  GatedPersister* persister = p.get();
+  auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::move(p));
+  ASSERT_TRUE(store.ok()) << store.status();
+  MemoryStore& s = **store;
+
+  absl::Notification created, exists, noop;
+  WriteResult created_r, exists_r, noop_r;
+  s.CreateAsync(MakeGpu("a"), [&](WriteResult r) {
+    created_r = std::move(r);
+    created.Notify();
+  });
+  persister->entered_.WaitForNotification();
+  s.CreateAsync(MakeGpu("a"), [&](WriteResult r) {
+    exists_r = std::move(r);
+    exists.Notify();
+  });
+  s.UpdateAsync(
+      {"default", "a"}, [](const v1::Gpu&) -> absl::StatusOr<std::optional<v1::Gpu>> { return std::nullopt; },
+      [&](WriteResult r) {
+        noop_r = std::move(r);
+        noop.Notify();
+      });
+  EXPECT_FALSE(exists.WaitForNotificationWithTimeout(absl::Milliseconds(100)))
+      << "AlreadyExists answered while the object it names was not durable";
+  EXPECT_FALSE(noop.HasBeenNotified()) << "a no-op update answered with a staged object";
+  persister->gate_ = false;
+  persister->release_.Notify();
+  ASSERT_TRUE(created.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(exists.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(noop.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(created_r.ok()) << created_r.status();
+  EXPECT_TRUE(absl::IsAlreadyExists(exists_r.status())) << exists_r.status();
+  ASSERT_TRUE(noop_r.ok()) << noop_r.status();
+  EXPECT_EQ(*noop_r, *created_r) << "the no-op answers with the durable object";
+  auto got = s.Get({"default", "a"}, "");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(Rv(*got), Rv(*created_r));
+}
+
 TEST(GroupCommit, AFailedSyncFailsItsBatchAndWhatWasStagedOnIt) {
   auto p = std::make_unique<GatedPersister>();
   GatedPersister* persister = p.get();
