@@ -11,9 +11,9 @@ WatchHub::WatchHub(WatchHubOptions opts) : opts_(std::move(opts)) {
 
 WatchHub::~WatchHub() { Shutdown(absl::UnavailableError("server is shutting down")); }
 
-void WatchHub::Publish(EventPtr ev) {
-  absl::MutexLock l(&inbox_mu_);
-  inbox_.push_back(std::move(ev));
+void WatchHub::Publish(const EventPtr& ev, std::vector<WatcherPtr>* notify) {
+  absl::MutexLock l(&mu_);
+  DispatchLocked(ev, notify);
 }
 
 bool WatchHub::Register(WatcherPtr w) {
@@ -56,7 +56,6 @@ void WatchHub::Shutdown(absl::Status status) {
 }
 
 void WatchHub::Run() {
-  std::vector<EventPtr> batch;
   std::vector<WatcherPtr> notify;
   for (;;) {
     absl::Time wake_at;
@@ -67,34 +66,29 @@ void WatchHub::Run() {
     }
     {
       absl::MutexLock l(&inbox_mu_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(inbox_mu_) {
-        return !inbox_.empty() || stopping_ || wake_;
-      };
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(inbox_mu_) { return stopping_ || wake_; };
       inbox_mu_.AwaitWithDeadline(absl::Condition(&ready), wake_at);
       if (stopping_) return;
       wake_ = false;
-      batch.swap(inbox_);
     }
     {
       absl::MutexLock l(&mu_);
-      if (!batch.empty()) DispatchLocked(batch, &notify);
       TimersLocked(absl::Now(), &notify);
       ReapLocked();
     }
-    batch.clear();
     // Consumers are woken outside every lock: OnWatchReady may start a write.
     for (auto& w : notify) w->Notify();
     notify.clear();
   }
 }
 
-void WatchHub::DispatchLocked(const std::vector<EventPtr>& batch, std::vector<WatcherPtr>* notify) {
+void WatchHub::DispatchLocked(const EventPtr& ev, std::vector<WatcherPtr>* notify) {
   for (const auto& w : watchers_) {
-    bool wake = false;
-    for (const auto& ev : batch) wake |= w->Offer(ev);
-    if (wake) notify->push_back(w);
+    // Offer() is true only for an armed (waiting) consumer; a consumer that
+    // re-armed in between may be listed twice, and a spare Notify() is a no-op.
+    if (w->Offer(ev)) notify->push_back(w);
   }
-  dispatched_rv_ = batch.back()->rv;
+  dispatched_rv_ = ev->rv;
 }
 
 void WatchHub::TimersLocked(absl::Time now, std::vector<WatcherPtr>* notify) {

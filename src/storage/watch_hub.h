@@ -20,10 +20,12 @@ struct WatchHubOptions {
   std::function<void()> on_evicted;  // a watcher was ended for being too slow
 };
 
-// Writers Publish() events in RV order (under the store's commit lock); one
-// dispatcher thread filters each event for every watcher and enqueues it on
-// that watcher's bounded queue, then wakes the consumers outside every lock.
-// The same thread sends periodic bookmarks and ends timed-out watches.
+// Writers Publish() events in RV order (under the store's commit lock): the
+// event is filtered for every watcher and enqueued on that watcher's bounded
+// queue right there, on the committing thread (no hop to another thread on
+// the way to the streams), and the caller wakes the returned consumers once
+// it holds no lock. A dispatcher thread sends periodic bookmarks, ends
+// timed-out watches and drops ended ones.
 //
 // Lock order: store commit lock -> inbox_mu_; store commit lock -> mu_.
 // The dispatcher takes inbox_mu_ and mu_ one at a time, never the store's.
@@ -34,9 +36,10 @@ class WatchHub {
   WatchHub(const WatchHub&) = delete;
   WatchHub& operator=(const WatchHub&) = delete;
 
-  // Queues a committed event for dispatch. Never blocks on watchers.
-  // Caller holds the store's commit lock, so events arrive in RV order.
-  void Publish(EventPtr ev);
+  // Offers a committed event to every watcher. Never blocks on watchers.
+  // Caller holds the store's commit lock, so events arrive in RV order, and
+  // calls Notify() on the watchers added to `notify` after releasing it.
+  void Publish(const EventPtr& ev, std::vector<WatcherPtr>* notify);
 
   // Makes `w` live: it receives every published event with rv > w->min_rv().
   // Caller holds the store's commit lock (snapshot and subscription are one
@@ -55,15 +58,13 @@ class WatchHub {
  private:
   void Run();
   // Returns the watchers to notify.
-  void DispatchLocked(const std::vector<EventPtr>& batch, std::vector<WatcherPtr>* notify)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DispatchLocked(const EventPtr& ev, std::vector<WatcherPtr>* notify) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TimersLocked(absl::Time now, std::vector<WatcherPtr>* notify) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const WatchHubOptions opts_;
 
   absl::Mutex inbox_mu_;
-  std::vector<EventPtr> inbox_ ABSL_GUARDED_BY(inbox_mu_);
   bool stopping_ ABSL_GUARDED_BY(inbox_mu_) = false;
   bool wake_ ABSL_GUARDED_BY(inbox_mu_) = false;
 

@@ -19,6 +19,12 @@ namespace {
 // Retries of an optimistic update that lost a race to another writer.
 constexpr int kMaxUpdateAttempts = 64;
 
+// Wakes the consumers of newly queued events (outside every lock: a consumer
+// may start a write on the stream right away).
+void NotifyAll(const std::vector<WatcherPtr>& watchers) {
+  for (const auto& w : watchers) w->Notify();
+}
+
 class MemoryWatchHandle : public WatchHandle {
  public:
   MemoryWatchHandle(WatcherPtr w, std::weak_ptr<MemoryStore> store, WatchHub* hub)
@@ -246,7 +252,7 @@ void MemoryStore::CommitLocked(const std::string& key, EventType type, std::shar
   ev->prev = std::move(prev);
   ev->time = absl::Now();
   if (!persister_) {
-    PublishLocked(key, std::move(ev), cur);
+    PublishLocked(key, std::move(ev), cur, run);
     run->push_back([done = std::move(done), committed = std::move(committed)] { done(committed); });
     return;
   }
@@ -296,11 +302,13 @@ void MemoryStore::FlushLocked(Callbacks* run) {
   absl::Status s = persister_->CommitBatch(events);
   commit_mu_.Lock();
   if (s.ok()) {
+    auto notify = std::make_shared<std::vector<WatcherPtr>>();
     for (auto& [key, ev] : batch->events) {
       history_.Append(ev);
-      hub_.Publish(ev);
+      hub_.Publish(ev, notify.get());
     }
     SetVisibleLocked(batch->after);
+    if (!notify->empty()) run->push_back([notify] { NotifyAll(*notify); });
     for (auto& [done, obj] : batch->waiters) {
       run->push_back([done = std::move(done), obj = std::move(obj)] { done(obj); });
     }
@@ -334,11 +342,13 @@ void MemoryStore::FlushLocked(Callbacks* run) {
   deferred_.erase(keep, deferred_.end());
 }
 
-void MemoryStore::PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur) {
+void MemoryStore::PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur, Callbacks* run) {
   SnapshotPtr next = cur->With(key, ev->type == EventType::kDeleted ? nullptr : ev->object, ev->rv);
   history_.Append(ev);
-  hub_.Publish(std::move(ev));
+  auto notify = std::make_shared<std::vector<WatcherPtr>>();
+  hub_.Publish(ev, notify.get());
   SetVisibleLocked(std::move(next));
+  if (!notify->empty()) run->push_back([notify] { NotifyAll(*notify); });
 }
 
 uint64_t MemoryStore::OldestResumableLocked() const {
@@ -348,6 +358,8 @@ uint64_t MemoryStore::OldestResumableLocked() const {
 }
 
 void MemoryStore::ApplyExternal(std::vector<ExternalChange> changes) {
+  Callbacks run;
+  {
   absl::MutexLock l(&commit_mu_);
   for (ExternalChange& c : changes) {
     SnapshotPtr cur = Current();
@@ -369,8 +381,10 @@ void MemoryStore::ApplyExternal(std::vector<ExternalChange> changes) {
       ev->object = std::move(last);
     }
     ev->prev = std::move(prev);
-    PublishLocked(c.key, std::move(ev), cur);
+    PublishLocked(c.key, std::move(ev), cur, &run);
   }
+  }
+  for (auto& f : run) f();
 }
 
 void MemoryStore::AdvanceTo(uint64_t rv) {

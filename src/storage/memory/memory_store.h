@@ -132,7 +132,9 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // The oldest RV a watch can resume from (or an Exact list be rebuilt at).
   uint64_t OldestResumableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // Publishes `ev` at key: history, hub, then the snapshot.
-  void PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // The watchers to wake are woken by a callback queued into `run`.
+  void PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur, Callbacks* run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
 
   const StoreConfig config_;
   // Null for the pure in-memory backend. Used only under commit_mu_.
