@@ -124,7 +124,7 @@ void GpuRegistry::Create(const v1::CreateGpuRequest& req, storage::WriteDone don
   store_->CreateAsync(std::move(gpu), std::move(done));
 }
 
-absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& cur, const v1::Gpu& in) {
+absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& cur, const v1::Gpu& in) {
   const auto& cm = cur.metadata();
   const auto& im = in.metadata();
   std::vector<am::FieldError> errs;
@@ -137,23 +137,21 @@ absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& cur
   if (!im.resource_version().empty() && im.resource_version() != cm.resource_version()) {
     return am::ConflictError(cm.name());
   }
-  v1::Gpu next = cur;
-  auto* nm = next.mutable_metadata();
+  auto next = storage::CopyObject(cur);
+  auto* nm = next->mutable_metadata();
   *nm->mutable_labels() = im.labels();
   *nm->mutable_annotations() = im.annotations();
   const bool spec_changed = !MessageDifferencer::Equals(cur.spec(), in.spec());
   if (spec_changed) {
-    *next.mutable_spec() = in.spec();
+    *next->mutable_spec() = in.spec();
     nm->set_generation(cm.generation() + 1);
   }
-  if (!spec_changed && MessageDifferencer::Equals(cur.metadata(), next.metadata())) {
-    return std::optional<v1::Gpu>();
-  }
-  if (auto s = Validate(next); !s.ok()) return s;
-  return std::optional<v1::Gpu>(std::move(next));
+  if (!spec_changed && MessageDifferencer::Equals(cur.metadata(), next->metadata())) return nullptr;
+  if (auto s = Validate(*next); !s.ok()) return s;
+  return next;
 }
 
-absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyStatus(const v1::Gpu& cur, const v1::Gpu& in) {
+absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatus(const v1::Gpu& cur, const v1::Gpu& in) {
   const auto& cm = cur.metadata();
   const auto& im = in.metadata();
   if (!im.uid().empty() && im.uid() != cm.uid()) {
@@ -164,14 +162,14 @@ absl::StatusOr<std::optional<v1::Gpu>> GpuRegistry::ApplyStatus(const v1::Gpu& c
   }
   // Build the new object from the old metadata and spec and the new status
   // (copying the old status only to overwrite it would double the work).
-  v1::Gpu next;
-  *next.mutable_metadata() = cur.metadata();
-  if (cur.has_spec()) *next.mutable_spec() = cur.spec();
-  *next.mutable_status() = in.status();
-  am::DefaultTransitionTimes(next.mutable_status(), &cur.status(), opts_.clock());
-  if (MessageDifferencer::Equals(cur.status(), next.status())) return std::optional<v1::Gpu>();
-  if (auto s = Validate(next); !s.ok()) return s;
-  return std::optional<v1::Gpu>(std::move(next));
+  auto next = storage::NewObject(&cur);
+  *next->mutable_metadata() = cur.metadata();
+  if (cur.has_spec()) *next->mutable_spec() = cur.spec();
+  *next->mutable_status() = in.status();
+  am::DefaultTransitionTimes(next->mutable_status(), &cur.status(), opts_.clock());
+  if (MessageDifferencer::Equals(cur.status(), next->status())) return nullptr;
+  if (auto s = Validate(*next); !s.ok()) return s;
+  return next;
 }
 
 void GpuRegistry::Update(const v1::UpdateGpuRequest& req, storage::WriteDone done) {
@@ -209,7 +207,7 @@ void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done)
   }
   store_->UpdateAsync(
       *key,
-      [this, &req, type = *type, status](const v1::Gpu& cur) -> absl::StatusOr<std::optional<v1::Gpu>> {
+      [this, &req, type = *type, status](const v1::Gpu& cur) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
     auto patched = am::ApplyPatch(cur, type, req.data());
     if (!patched.ok()) return patched.status();
     const auto& cm = cur.metadata();

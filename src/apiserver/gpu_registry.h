@@ -55,9 +55,9 @@ class GpuRegistry {
   // Validates the whole object; INVALID_ARGUMENT lists every problem.
   absl::Status Validate(const v1::Gpu& gpu);
   // Applies the spec/labels/annotations of `in` to `cur` (main resource).
-  absl::StatusOr<std::optional<v1::Gpu>> ApplyMain(const v1::Gpu& cur, const v1::Gpu& in);
+  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyMain(const v1::Gpu& cur, const v1::Gpu& in);
   // Applies the status of `in` to `cur` (status subresource).
-  absl::StatusOr<std::optional<v1::Gpu>> ApplyStatus(const v1::Gpu& cur, const v1::Gpu& in);
+  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatus(const v1::Gpu& cur, const v1::Gpu& in);
 
   storage::StorePtr store_;
   RegistryOptions opts_;

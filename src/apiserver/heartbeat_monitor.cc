@@ -83,11 +83,11 @@ int HeartbeatMonitor::ScanOnce() {
     int n = 0;
     // Re-evaluated against the latest object: a heartbeat that arrived in
     // between wins and nothing is written.
-    auto r = store_->Update(key, [&](const v1::Gpu& cur) -> absl::StatusOr<std::optional<v1::Gpu>> {
-      v1::Gpu next = cur;
-      n = ExpireStaleConditions(next.mutable_status(), opts_.clock(), opts_.timeout);
-      if (n == 0) return std::optional<v1::Gpu>();
-      return std::optional<v1::Gpu>(std::move(next));
+    auto r = store_->Update(key, [&](const v1::Gpu& cur) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
+      auto next = storage::CopyObject(cur);
+      n = ExpireStaleConditions(next->mutable_status(), opts_.clock(), opts_.timeout);
+      if (n == 0) return nullptr;
+      return next;
     });
     if (!r.ok()) {
       if (r.status().code() != absl::StatusCode::kNotFound) {

@@ -238,7 +238,7 @@ std::shared_ptr<v1::Gpu> Decode(std::string_view gpus_prefix, const mvccpb::KeyV
     spdlog::warn("etcd: skipping key \"{}\": not of the form {}NAMESPACE/NAME", kv.key(), gpus_prefix);
     return nullptr;
   }
-  auto gpu = std::make_shared<v1::Gpu>();
+  auto gpu = NewObjectForParse(kv.value().size());
   if (!gpu->ParseFromString(kv.value())) {
     spdlog::warn("etcd: skipping key \"{}\" (revision {}): the value is not a serialized v1alpha1.Gpu", kv.key(),
                  kv.mod_revision());
@@ -607,8 +607,8 @@ absl::StatusOr<ObjectPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn
     if (!cur) return am::NotFoundError(key.name);
     auto next = fn(*cur);
     if (!next.ok()) return next.status();
-    if (!next->has_value()) return cur;  // no-op: nothing committed
-    v1::Gpu obj = std::move(**next);
+    if (*next == nullptr) return cur;  // no-op: nothing committed
+    v1::Gpu& obj = **next;
     obj.mutable_metadata()->clear_resource_version();
     pb::TxnRequest txn;
     auto* cmp = txn.add_compare();
@@ -626,7 +626,7 @@ absl::StatusOr<ObjectPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn
       const uint64_t rv = static_cast<uint64_t>(resp->header().revision());
       if (auto s = AwaitApplied(rv); !s.ok()) return s;
       obj.mutable_metadata()->set_resource_version(std::to_string(rv));
-      return ObjectPtr(std::make_shared<v1::Gpu>(std::move(obj)));
+      return ObjectPtr(std::move(*next));
     }
     // Another writer got there first: catch up with its change and recompute.
     const auto& kvs = resp->responses(0).response_range().kvs();
@@ -657,7 +657,7 @@ absl::StatusOr<ObjectPtr> EtcdStore::Delete(const ObjectKey& key, const DeletePr
     if (resp->succeeded()) {
       const uint64_t rv = static_cast<uint64_t>(resp->header().revision());
       if (auto s = AwaitApplied(rv); !s.ok()) return s;
-      auto last = std::make_shared<v1::Gpu>(*cur);
+      auto last = CopyObject(*cur);
       last->mutable_metadata()->set_resource_version(std::to_string(rv));
       return ObjectPtr(std::move(last));
     }

@@ -375,7 +375,7 @@ void MemoryStore::ApplyExternal(std::vector<ExternalChange> changes) {
     } else {
       if (!prev) continue;
       // The deleted object's last state, carrying the deletion's RV.
-      auto last = std::make_shared<v1::Gpu>(*prev);
+      auto last = CopyObject(*prev);
       last->mutable_metadata()->set_resource_version(std::to_string(c.rv));
       ev->type = EventType::kDeleted;
       ev->object = std::move(last);
@@ -475,7 +475,7 @@ void RunAll(std::vector<std::function<void()>>& run) {
 
 void MemoryStore::CreateAsync(v1::Gpu gpu, WriteDone done) {
   const std::string key = MakeKey(gpu.metadata().namespace_(), gpu.metadata().name());
-  auto obj = std::make_shared<v1::Gpu>(std::move(gpu));
+  auto obj = CopyObject(gpu);  // onto an arena of its own
   Callbacks run;
   {
     absl::MutexLock l(&commit_mu_);
@@ -511,7 +511,7 @@ void MemoryStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done)
       answered = true;
       break;
     }
-    if (!next->has_value()) {
+    if (*next == nullptr) {
       // No-op: nothing committed. Answer only with durable state: if `cur`
       // is still staged, look again once its batch is synced.
       absl::MutexLock l(&commit_mu_);
@@ -531,10 +531,9 @@ void MemoryStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done)
       }
       continue;  // it changed meanwhile: recompute
     }
-    auto obj = std::make_shared<v1::Gpu>(std::move(**next));
     absl::MutexLock l(&commit_mu_);
     if (Head()->Find(k) != cur) continue;  // lost a race: recompute from the new state
-    CommitLocked(k, EventType::kModified, std::move(obj), cur, std::move(done), &run);
+    CommitLocked(k, EventType::kModified, std::move(*next), cur, std::move(done), &run);
     answered = true;
     break;
   }
@@ -554,7 +553,7 @@ void MemoryStore::DeleteAsync(const ObjectKey& key, const DeletePreconditions& p
     } else if (auto s = CheckDeletePreconditions(key.name, *cur, pre); !s.ok()) {
       SettleLocked(head->rv(), Answer(std::move(done), std::move(s)), &run);
     } else {
-      CommitLocked(k, EventType::kDeleted, std::make_shared<v1::Gpu>(*cur), cur, std::move(done), &run);
+      CommitLocked(k, EventType::kDeleted, CopyObject(*cur), cur, std::move(done), &run);
     }
   }
   RunAll(run);

@@ -332,9 +332,9 @@ absl::StatusOr<PersistedState> SqlitePersister::Load() {
   if (auto s = Prepare("SELECT ns, name, data FROM objects ORDER BY ns, name", &st); !s.ok()) return s;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    auto obj = std::make_shared<v1::Gpu>();
     const void* data = sqlite3_column_blob(st, 2);
     const int n = sqlite3_column_bytes(st, 2);
+    auto obj = NewObjectForParse(static_cast<size_t>(n));
     if (!obj->ParseFromArray(data, n)) {
       std::string ns = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
       std::string name = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
@@ -457,8 +457,9 @@ absl::StatusOr<std::vector<EventPtr>> SqlitePersister::LoadHistory(size_t max_ev
   // previous event's object, shared instead of decoded again.
   std::map<std::pair<std::string, std::string>, ObjectPtr> latest;
   auto decode = [&](int col, const char* what, uint64_t rv) -> absl::StatusOr<ObjectPtr> {
-    auto obj = std::make_shared<v1::Gpu>();
-    if (!obj->ParseFromArray(sqlite3_column_blob(st, col), sqlite3_column_bytes(st, col))) {
+    const int n = sqlite3_column_bytes(st, col);
+    auto obj = NewObjectForParse(static_cast<size_t>(n));
+    if (!obj->ParseFromArray(sqlite3_column_blob(st, col), n)) {
       return absl::DataLossError(
           Cat("sqlite datastore \"", path_, "\": the ", what, " of history event ", rv, " does not decode"));
     }

@@ -187,7 +187,7 @@ TEST(GroupCommit, AnswersDecidedOnStagedStateWaitForItsSync) {
     exists.Notify();
   });
   s.UpdateAsync(
-      {"default", "a"}, [](const v1::Gpu&) -> absl::StatusOr<std::optional<v1::Gpu>> { return std::nullopt; },
+      {"default", "a"}, [](const v1::Gpu&) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> { return nullptr; },
       [&](WriteResult r) {
         noop_r = std::move(r);
         noop.Notify();

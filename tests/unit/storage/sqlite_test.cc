@@ -47,10 +47,10 @@ std::vector<std::string> Dump(Store& store) {
 }
 
 UpdateFn SetLabel(const std::string& k, const std::string& v) {
-  return [k, v](const v1::Gpu& cur) -> absl::StatusOr<std::optional<v1::Gpu>> {
-    v1::Gpu next = cur;
-    (*next.mutable_metadata()->mutable_labels())[k] = v;
-    return std::optional<v1::Gpu>(std::move(next));
+  return [k, v](const v1::Gpu& cur) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
+    auto next = CopyObject(cur);
+    (*next->mutable_metadata()->mutable_labels())[k] = v;
+    return next;
   };
 }
 
