@@ -12,28 +12,15 @@
 
 #include "device/v1alpha1/gpu.grpc.pb.h"
 #include "harness.h"
+#include "testutil/sqlite_files.h"
 
 namespace deviceapi::itest {
 namespace {
 
 namespace v1 = ::nvidia::nvsentinel::v1alpha1;
 using ::testing::HasSubstr;
-
-struct FileState {
-  bool exists = false;
-  std::string bytes;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileState&) const = default;
-};
-FileState Snap(const std::string& path) {
-  FileState f;
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return f;
-  f.exists = true;
-  f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  f.bytes = ReadFile(path);
-  return f;
-}
+using ::deviceapi::testing::FileState;
+using ::deviceapi::testing::Snap;
 
 grpc::Status CreateGpu(const std::string& target, const std::string& name) {
   auto stub = v1::GpuService::NewStub(MakeChannel(target));

@@ -15,6 +15,7 @@
 
 #include "storage/memory/memory_store.h"
 #include "storage/sqlite/sqlite_persister.h"
+#include "testutil/sqlite_files.h"
 #include "testutil/test_server.h"
 
 namespace deviceapi::storage {
@@ -22,7 +23,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
+using ::deviceapi::testing::FileState;
+using ::deviceapi::testing::Snap;
 using ::deviceapi::testing::TempDir;
+using ::deviceapi::testing::WriteLock;
 
 std::shared_ptr<v1::Gpu> MakeGpu(const std::string& name, uint64_t rv, int conditions = 1) {
   auto g = std::make_shared<v1::Gpu>();
@@ -69,24 +73,6 @@ std::unique_ptr<SqlitePersister> MustOpen(const std::string& path, const SqliteO
   auto p = SqlitePersister::Open(path, o);
   EXPECT_TRUE(p.ok()) << p.status();
   return p.ok() ? std::move(*p) : nullptr;
-}
-
-// The bytes and modification time of a file ("" and 0 when missing).
-struct FileState {
-  bool exists = false;
-  std::string bytes;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileState&) const = default;
-};
-FileState Snap(const std::string& path) {
-  FileState f;
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return f;
-  f.exists = true;
-  f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  std::ifstream in(path, std::ios::binary);
-  f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return f;
 }
 
 // A database with some objects, checkpointed so that the main file holds everything.
@@ -449,22 +435,6 @@ TEST(SqlitePersister, HistoryCompactionByCountIsBounded) {
   ASSERT_EQ(h->size(), 10u);
   for (size_t i = 0; i < h->size(); ++i) EXPECT_EQ((*h)[i]->rv, m.rv() - 9 + i);
 }
-
-// Holds the database's write lock from a second connection.
-class WriteLock {
- public:
-  explicit WriteLock(const std::string& path) {
-    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
-  }
-  ~WriteLock() {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close(db_);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 TEST(SqlitePersister, CommitBatchIsAllOrNothing) {
   TempDir dir;

@@ -10,10 +10,13 @@
 
 #include "storage/memory/memory_store.h"
 #include "storage/sqlite/sqlite_persister.h"
+#include "testutil/sqlite_files.h"
 #include "testutil/test_server.h"
 
 namespace deviceapi::storage {
 namespace {
+
+using ::deviceapi::testing::WriteLock;
 
 using ::testing::HasSubstr;
 
@@ -101,22 +104,6 @@ TEST(SqliteStore, RvNeverGoesBackAcrossEmptyRestarts) {
     prev = s->CurrentResourceVersion();
   }
 }
-
-// Holds the database's write lock from a second connection.
-class WriteLock {
- public:
-  explicit WriteLock(const std::string& path) {
-    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
-  }
-  ~WriteLock() {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close(db_);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 // A write that cannot be persisted fails UNAVAILABLE and leaves no trace: no
 // RV consumed, no history (so no event), memory and disk unchanged.
