@@ -67,7 +67,9 @@ std::shared_ptr<v1::Gpu> CopyObject(const v1::Gpu& src);
 // the deletion's RV) or the error.
 using WriteResult = absl::StatusOr<ObjectPtr>;
 // Told a write's outcome exactly once, on the calling thread or later on
-// another one (a durable backend answers once the change is synced).
+// another one (a durable backend answers once the change is synced, on its
+// flusher thread). It must not wait for another write of the same store:
+// that write may need the very thread it runs on.
 using WriteDone = std::function<void(WriteResult)>;
 
 // Starts an asynchronous write with `start` and waits for its outcome.
