@@ -598,6 +598,24 @@ absl::StatusOr<ObjectPtr> EtcdStore::Create(v1::Gpu gpu) {
   return ObjectPtr(std::make_shared<v1::Gpu>(std::move(gpu)));
 }
 
+namespace {
+
+// A transaction on `ekey` that applies only while the key is still at `cur`'s
+// revision (optimistic concurrency) and otherwise reads the key back, so the
+// caller can catch up with the change that won. The caller adds the success op.
+pb::TxnRequest GuardedTxn(const std::string& ekey, const v1::Gpu& cur) {
+  pb::TxnRequest txn;
+  auto* cmp = txn.add_compare();
+  cmp->set_key(ekey);
+  cmp->set_target(pb::Compare::MOD);
+  cmp->set_result(pb::Compare::EQUAL);
+  cmp->set_mod_revision(static_cast<int64_t>(std::stoull(cur.metadata().resource_version())));
+  txn.add_failure()->mutable_request_range()->set_key(ekey);
+  return txn;
+}
+
+}  // namespace
+
 absl::StatusOr<ObjectPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn& fn) {
   if (auto s = Up(); !s.ok()) return s;
   const std::string k = MakeKey(key.ns, key.name);
@@ -610,16 +628,10 @@ absl::StatusOr<ObjectPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn
     if (*next == nullptr) return cur;  // no-op: nothing committed
     v1::Gpu& obj = **next;
     obj.mutable_metadata()->clear_resource_version();
-    pb::TxnRequest txn;
-    auto* cmp = txn.add_compare();
-    cmp->set_key(ekey);
-    cmp->set_target(pb::Compare::MOD);
-    cmp->set_result(pb::Compare::EQUAL);
-    cmp->set_mod_revision(static_cast<int64_t>(std::stoull(cur->metadata().resource_version())));
+    pb::TxnRequest txn = GuardedTxn(ekey, *cur);
     auto* put = txn.add_success()->mutable_request_put();
     put->set_key(ekey);
     put->set_value(obj.SerializeAsString());
-    txn.add_failure()->mutable_request_range()->set_key(ekey);
     auto resp = client_->Txn(txn);
     if (!resp.ok()) return resp.status();
     if (resp->succeeded()) {
@@ -644,14 +656,8 @@ absl::StatusOr<ObjectPtr> EtcdStore::Delete(const ObjectKey& key, const DeletePr
     ObjectPtr cur = mirror_->Find(k);
     if (!cur) return am::NotFoundError(key.name);
     if (auto s = MemoryStore::CheckDeletePreconditions(key.name, *cur, pre); !s.ok()) return s;
-    pb::TxnRequest txn;
-    auto* cmp = txn.add_compare();
-    cmp->set_key(ekey);
-    cmp->set_target(pb::Compare::MOD);
-    cmp->set_result(pb::Compare::EQUAL);
-    cmp->set_mod_revision(static_cast<int64_t>(std::stoull(cur->metadata().resource_version())));
+    pb::TxnRequest txn = GuardedTxn(ekey, *cur);
     txn.add_success()->mutable_request_delete_range()->set_key(ekey);
-    txn.add_failure()->mutable_request_range()->set_key(ekey);
     auto resp = client_->Txn(txn);
     if (!resp.ok()) return resp.status();
     if (resp->succeeded()) {
