@@ -85,7 +85,7 @@ absl::StatusOr<storage::ObjectKey> GpuRegistry::KeyFor(std::string_view ns, std:
 
 absl::Status GpuRegistry::Validate(const v1::Gpu& gpu) { return am::ValidateGpu(gpu, opts_.limits); }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Get(const v1::GetGpuRequest& req) {
+absl::StatusOr<storage::StoredPtr> GpuRegistry::Get(const v1::GetGpuRequest& req) {
   auto key = KeyFor(req.namespace_(), req.name());
   if (!key.ok()) return key.status();
   return store_->Get(*key, req.opts().resource_version());
@@ -237,23 +237,23 @@ void GpuRegistry::Delete(const v1::DeleteGpuRequest& req, storage::WriteDone don
   store_->DeleteAsync(*key, pre, std::move(done));
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Create(const v1::CreateGpuRequest& req) {
+absl::StatusOr<storage::StoredPtr> GpuRegistry::Create(const v1::CreateGpuRequest& req) {
   return storage::AwaitWrite([&](storage::WriteDone done) { Create(req, std::move(done)); });
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Update(const v1::UpdateGpuRequest& req) {
+absl::StatusOr<storage::StoredPtr> GpuRegistry::Update(const v1::UpdateGpuRequest& req) {
   return storage::AwaitWrite([&](storage::WriteDone done) { Update(req, std::move(done)); });
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req) {
+absl::StatusOr<storage::StoredPtr> GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req) {
   return storage::AwaitWrite([&](storage::WriteDone done) { UpdateStatus(req, std::move(done)); });
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Patch(const v1::PatchGpuRequest& req) {
+absl::StatusOr<storage::StoredPtr> GpuRegistry::Patch(const v1::PatchGpuRequest& req) {
   return storage::AwaitWrite([&](storage::WriteDone done) { Patch(req, std::move(done)); });
 }
 
-absl::StatusOr<storage::ObjectPtr> GpuRegistry::Delete(const v1::DeleteGpuRequest& req) {
+absl::StatusOr<storage::StoredPtr> GpuRegistry::Delete(const v1::DeleteGpuRequest& req) {
   return storage::AwaitWrite([&](storage::WriteDone done) { Delete(req, std::move(done)); });
 }
 

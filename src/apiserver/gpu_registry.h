@@ -28,14 +28,14 @@ class GpuRegistry {
  public:
   GpuRegistry(storage::StorePtr store, RegistryOptions opts);
 
-  absl::StatusOr<storage::ObjectPtr> Get(const v1::GetGpuRequest& req);
+  absl::StatusOr<storage::StoredPtr> Get(const v1::GetGpuRequest& req);
   absl::StatusOr<storage::ListResult> List(const v1::ListGpusRequest& req);
-  absl::StatusOr<storage::ObjectPtr> Create(const v1::CreateGpuRequest& req);
-  absl::StatusOr<storage::ObjectPtr> Update(const v1::UpdateGpuRequest& req);
-  absl::StatusOr<storage::ObjectPtr> UpdateStatus(const v1::UpdateGpuStatusRequest& req);
-  absl::StatusOr<storage::ObjectPtr> Patch(const v1::PatchGpuRequest& req);
+  absl::StatusOr<storage::StoredPtr> Create(const v1::CreateGpuRequest& req);
+  absl::StatusOr<storage::StoredPtr> Update(const v1::UpdateGpuRequest& req);
+  absl::StatusOr<storage::StoredPtr> UpdateStatus(const v1::UpdateGpuStatusRequest& req);
+  absl::StatusOr<storage::StoredPtr> Patch(const v1::PatchGpuRequest& req);
   // Returns the deleted object (with the deletion's RV).
-  absl::StatusOr<storage::ObjectPtr> Delete(const v1::DeleteGpuRequest& req);
+  absl::StatusOr<storage::StoredPtr> Delete(const v1::DeleteGpuRequest& req);
   // The same writes answered through `done` (see storage::WriteDone), so a
   // caller's thread never waits for a durable backend's sync. `req` must stay
   // alive until `done` runs.

@@ -140,7 +140,7 @@ grpc::ServerUnaryReactor* GpuService::ListGpus(Ctx* /*ctx*/, const Bytes* raw, B
 
 grpc::Status GpuService::FinishWrite(std::string_view verb, const storage::WriteResult& r, Bytes* resp,
                                      bool empty_response) {
-  if (r.ok()) *resp = empty_response ? MessageBytes(google::protobuf::Empty()) : MessageBytes(**r);
+  if (r.ok()) *resp = empty_response ? MessageBytes(google::protobuf::Empty()) : ObjectBytes(**r);
   grpc::Status s = ToGrpcStatus(r.status(), verb);
   if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
   return s;

@@ -76,9 +76,12 @@ int HeartbeatMonitor::ScanOnce() {
   auto list = store_->List(storage::ListOptions{});
   if (!list.ok()) return 0;
   int marked = 0;
-  for (const storage::ObjectPtr& obj : list->items) {
-    v1::GpuStatus probe = obj->status();
-    if (ExpireStaleConditions(&probe, opts_.clock(), opts_.timeout) == 0) continue;
+  const absl::Time now = opts_.clock();
+  for (const storage::StoredPtr& obj : list->items) {
+    // Only a version with a heartbeat older than the timeout can have a
+    // condition to expire (the stored object knows its oldest heartbeat,
+    // so a fresh object is not even parsed).
+    if (now - obj->oldest_heartbeat() <= opts_.timeout) continue;
     const storage::ObjectKey key{obj->metadata().namespace_(), obj->metadata().name()};
     int n = 0;
     // Re-evaluated against the latest object: a heartbeat that arrived in

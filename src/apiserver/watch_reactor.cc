@@ -33,8 +33,7 @@ void WatchReactor::Pump() {
       item = handle_->watcher().Next();
       if (item) {
         in_flight_ = true;
-        grpc::Slice slice = item->Wire();  // a reference to the shared bytes
-        buffer_ = grpc::ByteBuffer(&slice, 1);
+        buffer_ = item->Wire();  // a header and a reference to the shared bytes
       } else if (auto end = handle_->watcher().ended()) {
         finished_ = true;
         finish = ToGrpcStatus(*end, "WatchGpus");

@@ -24,12 +24,16 @@ grpc::ByteBuffer MessageBytes(const google::protobuf::MessageLite& msg) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-grpc::ByteBuffer GetResponseBytes(const v1::Gpu& gpu) {
-  const size_t size = gpu.ByteSizeLong();
-  grpc::Slice slice(wire::LenHeaderSize(1, size) + size);
-  uint8_t* p = wire::PutLenHeader(const_cast<uint8_t*>(slice.begin()), 1, size);
-  gpu.SerializeWithCachedSizesToArray(p);
-  return grpc::ByteBuffer(&slice, 1);
+grpc::ByteBuffer ObjectBytes(const storage::StoredObject& obj) {
+  grpc::Slice body = obj.bytes();
+  return grpc::ByteBuffer(&body, 1);
+}
+
+grpc::ByteBuffer GetResponseBytes(const storage::StoredObject& obj) {
+  uint8_t header[16];
+  const uint8_t* end = wire::PutLenHeader(header, 1, obj.bytes().size());
+  grpc::Slice slices[2] = {grpc::Slice(header, static_cast<size_t>(end - header)), obj.bytes()};
+  return grpc::ByteBuffer(slices, 2);
 }
 
 namespace {
@@ -70,22 +74,35 @@ grpc::ByteBuffer ListResponseBytes(const storage::ListResult& list) {
   const size_t meta_size = meta.Size();
   // GpuList{metadata=1, items=2...}; the metadata message is always present.
   size_t list_size = wire::LenHeaderSize(1, meta_size) + meta_size;
-  std::vector<size_t> sizes;
-  sizes.reserve(list.items.size());
-  for (const auto& obj : list.items) {
-    sizes.push_back(obj->ByteSizeLong());
-    list_size += wire::LenHeaderSize(2, sizes.back()) + sizes.back();
-  }
-  grpc::Slice slice(wire::LenHeaderSize(1, list_size) + list_size);
-  uint8_t* p = const_cast<uint8_t*>(slice.begin());
+  for (const auto& obj : list.items) list_size += wire::LenHeaderSize(2, obj->bytes().size()) + obj->bytes().size();
+  // The headers go into one slice, each item's bytes are referenced between
+  // them: [headers + metadata][item 1][header 2][item 2]...
+  std::string headers;
+  headers.resize(wire::LenHeaderSize(1, list_size) + wire::LenHeaderSize(1, meta_size) + meta_size +
+                 list.items.size() * wire::LenHeaderSize(2, UINT32_MAX));
+  auto* base = reinterpret_cast<uint8_t*>(headers.data());
+  uint8_t* p = base;
   p = wire::PutLenHeader(p, 1, list_size);
   p = wire::PutLenHeader(p, 1, meta_size);
   p = meta.Put(p);
-  for (size_t i = 0; i < list.items.size(); ++i) {
-    p = wire::PutLenHeader(p, 2, sizes[i]);
-    p = list.items[i]->SerializeWithCachedSizesToArray(p);
+  std::vector<grpc::Slice> slices;
+  slices.reserve(2 * list.items.size() + 1);
+  // Slices cut from one shared buffer: one allocation for every header.
+  uint8_t* start = base;
+  std::vector<std::pair<size_t, size_t>> cuts;  // (offset, length) of each header run
+  cuts.reserve(list.items.size() + 1);
+  for (const auto& obj : list.items) {
+    p = wire::PutLenHeader(p, 2, obj->bytes().size());
+    cuts.emplace_back(start - base, p - start);
+    start = p;
   }
-  return grpc::ByteBuffer(&slice, 1);
+  if (list.items.empty()) cuts.emplace_back(0, p - base);
+  grpc::Slice all(base, static_cast<size_t>(p - base));
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    slices.push_back(all.sub(cuts[i].first, cuts[i].first + cuts[i].second));
+    if (i < list.items.size()) slices.push_back(list.items[i]->bytes());
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
 }  // namespace deviceapi::apiserver

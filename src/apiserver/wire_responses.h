@@ -1,7 +1,8 @@
 // Request parsing and response building for GpuService's raw (ByteBuffer)
-// methods. Responses are serialized straight from the stored, shared objects:
-// no response message is built, so no object is ever deep-copied on a read or
-// on a write's acknowledgment. Requests are parsed onto an arena.
+// methods. Responses are framed around the stored objects' serialized bytes,
+// which they reference instead of copying: no response message is built and
+// no object is serialized on a read or on a write's acknowledgment. Requests
+// are parsed onto an arena.
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
@@ -19,8 +20,10 @@ bool ParseMessage(const grpc::ByteBuffer& buf, google::protobuf::MessageLite* ms
 
 // A message serialized into one slice.
 grpc::ByteBuffer MessageBytes(const google::protobuf::MessageLite& msg);
-// GetGpuResponse{gpu}.
-grpc::ByteBuffer GetResponseBytes(const v1::Gpu& gpu);
+// A stored object as a Gpu message: its shared bytes, not copied.
+grpc::ByteBuffer ObjectBytes(const storage::StoredObject& obj);
+// GetGpuResponse{gpu}: a small header and the object's shared bytes.
+grpc::ByteBuffer GetResponseBytes(const storage::StoredObject& obj);
 // ListGpusResponse{gpu_list{metadata{rv, continue, remaining}, items}}.
 grpc::ByteBuffer ListResponseBytes(const storage::ListResult& list);
 

@@ -21,27 +21,19 @@ std::string_view EventTypeName(EventType t) {
   return "UNKNOWN";
 }
 
-grpc::Slice SerializeWatchResponse(EventType type, const v1::Gpu& object) {
+grpc::ByteBuffer Event::Wire(EventType as) const {
   // A WatchGpusResponse is exactly {type=1, object=2}, both length-delimited:
-  // write them straight into one slice instead of building a response message
-  // (which would copy the object).
-  const std::string_view name = EventTypeName(type);
-  const size_t obj_size = object.ByteSizeLong();
-  const size_t total = wire::LenHeaderSize(1, name.size()) + name.size() + wire::LenHeaderSize(2, obj_size) + obj_size;
-  grpc::Slice slice(total);
-  auto* p = const_cast<uint8_t*>(slice.begin());
-  p = wire::PutLenHeader(p, 1, name.size());
+  // the header goes in a small slice of its own and the object's stored
+  // bytes follow as they are (no copy, no response message).
+  const std::string_view name = EventTypeName(as);
+  const grpc::Slice& body = object->bytes();
+  uint8_t header[32];
+  uint8_t* p = wire::PutLenHeader(header, 1, name.size());
   std::memcpy(p, name.data(), name.size());
   p += name.size();
-  p = wire::PutLenHeader(p, 2, obj_size);
-  object.SerializeWithCachedSizesToArray(p);
-  return slice;
-}
-
-const grpc::Slice& Event::Wire(EventType as) const {
-  const auto i = static_cast<size_t>(as);
-  std::call_once(wire_once_[i], [&] { wire_[i] = SerializeWatchResponse(as, *object); });
-  return wire_[i];
+  p = wire::PutLenHeader(p, 2, body.size());
+  grpc::Slice slices[2] = {grpc::Slice(header, static_cast<size_t>(p - header)), body};
+  return grpc::ByteBuffer(slices, 2);
 }
 
 EventPtr MakeBookmark(uint64_t rv, bool initial_events_end) {
@@ -53,7 +45,7 @@ EventPtr MakeBookmark(uint64_t rv, bool initial_events_end) {
   auto ev = std::make_shared<Event>();
   ev->rv = rv;
   ev->type = EventType::kBookmark;
-  ev->object = std::move(gpu);
+  ev->object = StoredObject::Make(std::move(gpu));
   return ev;
 }
 

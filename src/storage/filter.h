@@ -13,8 +13,10 @@ struct Filter {
   apimachinery::LabelSelector label;
   apimachinery::FieldSelector field;
 
-  bool Matches(const v1::Gpu& gpu) const {
-    const auto& md = gpu.metadata();
+  // `obj`: a v1::Gpu or a StoredObject (anything with metadata()).
+  template <typename Obj>
+  bool Matches(const Obj& obj) const {
+    const auto& md = obj.metadata();
     if (!ns.empty() && md.namespace_() != ns) return false;
     if (!field.Empty() && !field.Matches(md.name(), md.namespace_())) return false;
     return label.Empty() || label.Matches(md.labels());

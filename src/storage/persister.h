@@ -15,7 +15,7 @@
 namespace deviceapi::storage {
 
 struct PersistedState {
-  std::vector<ObjectPtr> objects;  // each carries the RV it was last written at
+  std::vector<StoredPtr> objects;  // each carries the RV it was last written at
   uint64_t last_rv = 0;            // the highest RV ever committed (or recorded)
 };
 

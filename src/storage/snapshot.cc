@@ -26,7 +26,7 @@ std::shared_ptr<const Snapshot> Snapshot::Empty(uint64_t rv) {
   return s;
 }
 
-ObjectPtr Snapshot::Find(const std::string& key) const {
+StoredPtr Snapshot::Find(const std::string& key) const {
   const Bucket& b = *buckets_[BucketOf(key)];
   for (const Entry& e : b) {
     if (e.key == key) return e.object;
@@ -34,7 +34,7 @@ ObjectPtr Snapshot::Find(const std::string& key) const {
   return nullptr;
 }
 
-std::shared_ptr<const Snapshot> Snapshot::With(const std::string& key, ObjectPtr obj, uint64_t rv) const {
+std::shared_ptr<const Snapshot> Snapshot::With(const std::string& key, StoredPtr obj, uint64_t rv) const {
   auto s = std::make_shared<Snapshot>(*this);
   s->rv_ = rv;
   const size_t bi = BucketOf(key);
@@ -65,7 +65,7 @@ std::vector<const Snapshot::Entry*> Snapshot::Sorted() const {
   return out;
 }
 
-void Snapshot::ForEach(const std::function<void(const ObjectPtr&)>& f) const {
+void Snapshot::ForEach(const std::function<void(const StoredPtr&)>& f) const {
   for (const auto& b : buckets_) {
     for (const Entry& e : *b) f(e.object);
   }

@@ -21,7 +21,7 @@ class Snapshot {
   static constexpr size_t kBuckets = 64;
   struct Entry {
     std::string key;
-    ObjectPtr object;
+    StoredPtr object;
   };
   using Bucket = std::vector<Entry>;
 
@@ -29,12 +29,12 @@ class Snapshot {
 
   uint64_t rv() const { return rv_; }
   size_t size() const { return size_; }
-  ObjectPtr Find(const std::string& key) const;
+  StoredPtr Find(const std::string& key) const;
   // A copy with `key` set to `obj` (or removed when obj is null), at `rv`.
-  std::shared_ptr<const Snapshot> With(const std::string& key, ObjectPtr obj, uint64_t rv) const;
+  std::shared_ptr<const Snapshot> With(const std::string& key, StoredPtr obj, uint64_t rv) const;
   // Every entry, sorted by key.
   std::vector<const Entry*> Sorted() const;
-  void ForEach(const std::function<void(const ObjectPtr&)>& f) const;
+  void ForEach(const std::function<void(const StoredPtr&)>& f) const;
 
  private:
   uint64_t rv_ = 0;

@@ -37,7 +37,7 @@ struct ListOptions {
 };
 
 struct ListResult {
-  std::vector<ObjectPtr> items;  // ordered by namespace, then name
+  std::vector<StoredPtr> items;  // ordered by namespace, then name
   uint64_t rv = 0;               // the snapshot's RV
   std::string continue_token;    // empty on the last page
   int64_t remaining = -1;        // remaining_item_count, -1 when unknown
@@ -65,7 +65,7 @@ std::shared_ptr<v1::Gpu> CopyObject(const v1::Gpu& src);
 
 // A write's outcome: the committed object (a delete: the deleted object with
 // the deletion's RV) or the error.
-using WriteResult = absl::StatusOr<ObjectPtr>;
+using WriteResult = absl::StatusOr<StoredPtr>;
 // Told a write's outcome exactly once, on the calling thread or later on
 // another one (a durable backend answers once the change is synced, on its
 // flusher thread). It must not wait for another write of the same store:
@@ -96,13 +96,13 @@ class Store {
   virtual ~Store() = default;
 
   // rv: "" latest, "0" any, N not older than N (UNAVAILABLE if N is ahead).
-  virtual absl::StatusOr<ObjectPtr> Get(const ObjectKey& key, std::string_view rv) = 0;
+  virtual absl::StatusOr<StoredPtr> Get(const ObjectKey& key, std::string_view rv) = 0;
   virtual absl::StatusOr<ListResult> List(const ListOptions& opts) = 0;
   // `gpu` is complete (defaulted and validated) except for resource_version.
-  virtual absl::StatusOr<ObjectPtr> Create(v1::Gpu gpu) = 0;
-  virtual absl::StatusOr<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& fn) = 0;
+  virtual absl::StatusOr<StoredPtr> Create(v1::Gpu gpu) = 0;
+  virtual absl::StatusOr<StoredPtr> Update(const ObjectKey& key, const UpdateFn& fn) = 0;
   // Returns the deleted object carrying the deletion's RV.
-  virtual absl::StatusOr<ObjectPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) = 0;
+  virtual absl::StatusOr<StoredPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) = 0;
   // The same writes, answered through `done` (see WriteDone) so a caller
   // need not hold a thread while a durable backend syncs. `fn` may be called
   // again after this returns (a retry): what it refers to must stay alive

@@ -28,7 +28,7 @@ class WatchConsumer {
 struct WatchItem {
   EventPtr event;
   EventType as;  // the type this watcher sees (selectors turn changes into enter/leave)
-  const grpc::Slice& Wire() const { return event->Wire(as); }
+  grpc::ByteBuffer Wire() const { return event->Wire(as); }
 };
 
 struct WatchOptions {

@@ -16,11 +16,11 @@
 namespace deviceapi::fake {
 namespace {
 
-v1::Gpu Copy(const storage::ObjectPtr& obj) { return *obj; }
+v1::Gpu Copy(const storage::StoredPtr& obj) { return *obj->Object(); }
 
-absl::StatusOr<v1::Gpu> Copy(const absl::StatusOr<storage::ObjectPtr>& r) {
+absl::StatusOr<v1::Gpu> Copy(const absl::StatusOr<storage::StoredPtr>& r) {
   if (!r.ok()) return r.status();
-  return **r;
+  return Copy(*r);
 }
 
 EventType ToEventType(storage::EventType t) {
@@ -114,7 +114,7 @@ class Clientset::Impl final : public ObjectTracker, public std::enable_shared_fr
     std::vector<v1::Gpu> out;
     auto r = registry_->List(client::MakeListRequest(ns, {}));
     if (r.ok()) {
-      for (const auto& o : r->items) out.push_back(*o);
+      for (const auto& o : r->items) out.push_back(Copy(o));
     }
     return out;
   }
@@ -250,7 +250,7 @@ class FakeGpuClient final : public GpuInterface {
     list.mutable_metadata()->set_resource_version(std::to_string(r->rv));
     list.mutable_metadata()->set_continue_(r->continue_token);
     if (r->remaining >= 0) list.mutable_metadata()->set_remaining_item_count(r->remaining);
-    for (const auto& o : r->items) *list.add_items() = *o;
+    for (const auto& o : r->items) *list.add_items() = Copy(o);
     return list;
   }
   absl::StatusOr<WatchPtr> DoWatch(const ListOptions& opts) override {

@@ -313,7 +313,7 @@ absl::Status EtcdStore::Load() {
   SnapshotPtr snap = Snapshot::Empty(start_rv);
   for (const mvccpb::KeyValue& kv : listed->kvs()) {
     std::string key;
-    if (auto gpu = Decode(gpus_prefix_, kv, &key)) snap = snap->With(key, std::move(gpu), start_rv);
+    if (auto gpu = Decode(gpus_prefix_, kv, &key)) snap = snap->With(key, StoredObject::Make(std::move(gpu)), start_rv);
   }
   spdlog::info("etcd {}: {} objects under {} at revision {}", client_->addresses(), snap->size(), gpus_prefix_,
                start_rv);
@@ -472,7 +472,7 @@ absl::Status EtcdStore::Relist() {
     c.object = Decode(gpus_prefix_, kv, &c.key);
     if (!c.object) continue;
     seen[c.key] = true;
-    ObjectPtr have = mirror_->Find(c.key);
+    StoredPtr have = mirror_->Find(c.key);
     if (have && have->metadata().resource_version() == c.object->metadata().resource_version()) continue;
     c.rv = static_cast<uint64_t>(kv.mod_revision());
     if (c.rv <= from) backwards = true;
@@ -482,7 +482,7 @@ absl::Status EtcdStore::Relist() {
   // Deletions happened at some revision in (from, at]: give them `at`.
   auto current = mirror_->List(ListOptions{});
   if (!current.ok()) return current.status();
-  for (const ObjectPtr& o : current->items) {
+  for (const StoredPtr& o : current->items) {
     std::string key = MakeKey(o->metadata().namespace_(), o->metadata().name());
     if (seen.count(key)) continue;
     MemoryStore::ExternalChange c;
@@ -547,7 +547,7 @@ absl::Status EtcdStore::AwaitApplied(uint64_t rv) {
                                     "; it will be visible once etcd is reachable again"));
 }
 
-absl::StatusOr<ObjectPtr> EtcdStore::Get(const ObjectKey& key, std::string_view rv) {
+absl::StatusOr<StoredPtr> EtcdStore::Get(const ObjectKey& key, std::string_view rv) {
   // "" is a consistent read: not from a mirror that may be behind.
   if (rv.empty()) {
     if (auto s = Up(); !s.ok()) return s;
@@ -571,7 +571,7 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> EtcdStore::Watch(WatchOptions opts,
   return mirror_->Watch(std::move(opts), consumer);
 }
 
-absl::StatusOr<ObjectPtr> EtcdStore::Create(v1::Gpu gpu) {
+absl::StatusOr<StoredPtr> EtcdStore::Create(v1::Gpu gpu) {
   if (auto s = Up(); !s.ok()) return s;
   const std::string key = MakeKey(gpu.metadata().namespace_(), gpu.metadata().name());
   if (mirror_->Find(key)) return am::AlreadyExistsError(gpu.metadata().name());
@@ -595,7 +595,7 @@ absl::StatusOr<ObjectPtr> EtcdStore::Create(v1::Gpu gpu) {
   const uint64_t rv = static_cast<uint64_t>(resp->header().revision());
   if (auto s = AwaitApplied(rv); !s.ok()) return s;
   gpu.mutable_metadata()->set_resource_version(std::to_string(rv));
-  return ObjectPtr(std::make_shared<v1::Gpu>(std::move(gpu)));
+  return StoredObject::Make(CopyObject(gpu));
 }
 
 namespace {
@@ -603,7 +603,7 @@ namespace {
 // A transaction on `ekey` that applies only while the key is still at `cur`'s
 // revision (optimistic concurrency) and otherwise reads the key back, so the
 // caller can catch up with the change that won. The caller adds the success op.
-pb::TxnRequest GuardedTxn(const std::string& ekey, const v1::Gpu& cur) {
+pb::TxnRequest GuardedTxn(const std::string& ekey, const StoredObject& cur) {
   pb::TxnRequest txn;
   auto* cmp = txn.add_compare();
   cmp->set_key(ekey);
@@ -616,14 +616,14 @@ pb::TxnRequest GuardedTxn(const std::string& ekey, const v1::Gpu& cur) {
 
 }  // namespace
 
-absl::StatusOr<ObjectPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn& fn) {
+absl::StatusOr<StoredPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn& fn) {
   if (auto s = Up(); !s.ok()) return s;
   const std::string k = MakeKey(key.ns, key.name);
   const std::string ekey = EtcdKey(k);
   for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
-    ObjectPtr cur = mirror_->Find(k);
+    StoredPtr cur = mirror_->Find(k);
     if (!cur) return am::NotFoundError(key.name);
-    auto next = fn(*cur);
+    auto next = fn(*cur->Object());
     if (!next.ok()) return next.status();
     if (*next == nullptr) return cur;  // no-op: nothing committed
     v1::Gpu& obj = **next;
@@ -638,7 +638,7 @@ absl::StatusOr<ObjectPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn
       const uint64_t rv = static_cast<uint64_t>(resp->header().revision());
       if (auto s = AwaitApplied(rv); !s.ok()) return s;
       obj.mutable_metadata()->set_resource_version(std::to_string(rv));
-      return ObjectPtr(std::move(*next));
+      return StoredObject::Make(std::move(*next));
     }
     // Another writer got there first: catch up with its change and recompute.
     const auto& kvs = resp->responses(0).response_range().kvs();
@@ -648,14 +648,14 @@ absl::StatusOr<ObjectPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn
   return am::ConflictError(key.name);
 }
 
-absl::StatusOr<ObjectPtr> EtcdStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
+absl::StatusOr<StoredPtr> EtcdStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
   if (auto s = Up(); !s.ok()) return s;
   const std::string k = MakeKey(key.ns, key.name);
   const std::string ekey = EtcdKey(k);
   for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
-    ObjectPtr cur = mirror_->Find(k);
+    StoredPtr cur = mirror_->Find(k);
     if (!cur) return am::NotFoundError(key.name);
-    if (auto s = MemoryStore::CheckDeletePreconditions(key.name, *cur, pre); !s.ok()) return s;
+    if (auto s = MemoryStore::CheckDeletePreconditions(key.name, cur->metadata(), pre); !s.ok()) return s;
     pb::TxnRequest txn = GuardedTxn(ekey, *cur);
     txn.add_success()->mutable_request_delete_range()->set_key(ekey);
     auto resp = client_->Txn(txn);
@@ -663,9 +663,9 @@ absl::StatusOr<ObjectPtr> EtcdStore::Delete(const ObjectKey& key, const DeletePr
     if (resp->succeeded()) {
       const uint64_t rv = static_cast<uint64_t>(resp->header().revision());
       if (auto s = AwaitApplied(rv); !s.ok()) return s;
-      auto last = CopyObject(*cur);
+      auto last = CopyObject(*cur->Object());
       last->mutable_metadata()->set_resource_version(std::to_string(rv));
-      return ObjectPtr(std::move(last));
+      return StoredObject::Make(std::move(last));
     }
     const auto& kvs = resp->responses(0).response_range().kvs();
     if (kvs.empty()) return am::NotFoundError(key.name);

@@ -72,11 +72,11 @@ class EtcdStore : public Store {
                                                          const EtcdOptions& options = {});
   ~EtcdStore() override;
 
-  absl::StatusOr<ObjectPtr> Get(const ObjectKey& key, std::string_view rv) override;
+  absl::StatusOr<StoredPtr> Get(const ObjectKey& key, std::string_view rv) override;
   absl::StatusOr<ListResult> List(const ListOptions& opts) override;
-  absl::StatusOr<ObjectPtr> Create(v1::Gpu gpu) override;
-  absl::StatusOr<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& fn) override;
-  absl::StatusOr<ObjectPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) override;
+  absl::StatusOr<StoredPtr> Create(v1::Gpu gpu) override;
+  absl::StatusOr<StoredPtr> Update(const ObjectKey& key, const UpdateFn& fn) override;
+  absl::StatusOr<StoredPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) override;
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(WatchOptions opts, WatchConsumer* consumer) override;
   uint64_t CurrentResourceVersion() override;
   StoreStats Stats() override;

@@ -58,7 +58,7 @@ absl::StatusOr<std::shared_ptr<MemoryStore>> MemoryStore::CreateWithPersister(
   auto history = persister->LoadHistory(config.history_size, config.history_age);
   if (!history.ok()) return history.status();
   SnapshotPtr snap = Snapshot::Empty(start_rv);
-  for (const ObjectPtr& obj : state->objects) {
+  for (const StoredPtr& obj : state->objects) {
     snap = snap->With(MakeKey(obj->metadata().namespace_(), obj->metadata().name()), obj, start_rv);
   }
   return std::make_shared<MemoryStore>(config, start_rv, std::move(snap), std::move(persister), *history);
@@ -125,20 +125,20 @@ absl::StatusOr<uint64_t> MemoryStore::CheckNotAhead(std::string_view rv_string, 
   return *n;
 }
 
-absl::StatusOr<ObjectPtr> MemoryStore::Get(const ObjectKey& key, std::string_view rv) {
+absl::StatusOr<StoredPtr> MemoryStore::Get(const ObjectKey& key, std::string_view rv) {
   SnapshotPtr snap = Current();
   if (!rv.empty() && rv != "0") {
     auto n = CheckNotAhead(rv, snap->rv());
     if (!n.ok()) return n.status();
   }
-  ObjectPtr obj = snap->Find(MakeKey(key.ns, key.name));
+  StoredPtr obj = snap->Find(MakeKey(key.ns, key.name));
   if (!obj) return am::NotFoundError(key.name);
   return obj;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, ObjectPtr>>> MemoryStore::StateAt(uint64_t rv,
+absl::StatusOr<std::vector<std::pair<std::string, StoredPtr>>> MemoryStore::StateAt(uint64_t rv,
                                                                                       bool for_continue) {
-  std::map<std::string, ObjectPtr> state;
+  std::map<std::string, StoredPtr> state;
   {
     absl::MutexLock l(&commit_mu_);
     SnapshotPtr snap = Current();
@@ -160,12 +160,12 @@ absl::StatusOr<std::vector<std::pair<std::string, ObjectPtr>>> MemoryStore::Stat
       }
     });
   }
-  return std::vector<std::pair<std::string, ObjectPtr>>(state.begin(), state.end());
+  return std::vector<std::pair<std::string, StoredPtr>>(state.begin(), state.end());
 }
 
 absl::StatusOr<ListResult> MemoryStore::List(const ListOptions& opts) {
   using Match = am::ResourceVersionMatch;
-  std::vector<std::pair<std::string, ObjectPtr>> items;
+  std::vector<std::pair<std::string, StoredPtr>> items;
   ListResult out;
   std::string start_after;
   if (!opts.continue_token.empty()) {
@@ -238,13 +238,13 @@ absl::StatusOr<ListResult> MemoryStore::List(const ListOptions& opts) {
 }
 
 void MemoryStore::CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj,
-                               ObjectPtr prev, WriteDone done, Callbacks* run) {
+                               StoredPtr prev, WriteDone done, Callbacks* run) {
   SnapshotPtr cur = Head();
   const uint64_t rv = std::max(last_rv_, cur->rv()) + 1;
   last_rv_ = rv;
   // `obj` is private to this call until published: stamping it is no trace.
   obj->mutable_metadata()->set_resource_version(std::to_string(rv));
-  ObjectPtr committed = std::move(obj);
+  StoredPtr committed = StoredObject::Make(std::move(obj));
   auto ev = std::make_shared<Event>();
   ev->rv = rv;
   ev->type = type;
@@ -364,21 +364,21 @@ void MemoryStore::ApplyExternal(std::vector<ExternalChange> changes) {
   for (ExternalChange& c : changes) {
     SnapshotPtr cur = Current();
     if (c.rv < cur->rv()) continue;  // already applied (a replay after a reconnect)
-    ObjectPtr prev = cur->Find(c.key);
+    StoredPtr prev = cur->Find(c.key);
     auto ev = std::make_shared<Event>();
     ev->rv = c.rv;
     ev->time = absl::Now();
     if (c.object) {
       c.object->mutable_metadata()->set_resource_version(std::to_string(c.rv));
       ev->type = prev ? EventType::kModified : EventType::kAdded;
-      ev->object = std::move(c.object);
+      ev->object = StoredObject::Make(std::move(c.object));
     } else {
       if (!prev) continue;
       // The deleted object's last state, carrying the deletion's RV.
-      auto last = CopyObject(*prev);
+      auto last = CopyObject(*prev->Object());
       last->mutable_metadata()->set_resource_version(std::to_string(c.rv));
       ev->type = EventType::kDeleted;
-      ev->object = std::move(last);
+      ev->object = StoredObject::Make(std::move(last));
     }
     ev->prev = std::move(prev);
     PublishLocked(c.key, std::move(ev), cur, &run);
@@ -421,13 +421,12 @@ void MemoryStore::EndWatches(const absl::Status& status) {
   hub_.Wake();  // the dispatcher drops the ended watchers
 }
 
-ObjectPtr MemoryStore::Find(const std::string& key) const { return Current()->Find(key); }
+StoredPtr MemoryStore::Find(const std::string& key) const { return Current()->Find(key); }
 
 size_t MemoryStore::ObjectCount() const { return Current()->size(); }
 
-absl::Status MemoryStore::CheckDeletePreconditions(const std::string& name, const v1::Gpu& current,
+absl::Status MemoryStore::CheckDeletePreconditions(const std::string& name, const v1::ObjectMeta& md,
                                                    const DeletePreconditions& pre) {
-  const auto& md = current.metadata();
   if (pre.uid && *pre.uid != md.uid()) {
     return am::PreconditionError(name, absl::StrCat("UID in precondition: ", *pre.uid, ", UID in object meta: ", md.uid()));
   }
@@ -449,15 +448,15 @@ void MemoryStore::SettleLocked(uint64_t decided_rv, std::function<void()> answer
   }
 }
 
-absl::StatusOr<ObjectPtr> MemoryStore::Create(v1::Gpu gpu) {
+absl::StatusOr<StoredPtr> MemoryStore::Create(v1::Gpu gpu) {
   return AwaitWrite([&](WriteDone done) { CreateAsync(std::move(gpu), std::move(done)); });
 }
 
-absl::StatusOr<ObjectPtr> MemoryStore::Update(const ObjectKey& key, const UpdateFn& fn) {
+absl::StatusOr<StoredPtr> MemoryStore::Update(const ObjectKey& key, const UpdateFn& fn) {
   return AwaitWrite([&](WriteDone done) { UpdateAsync(key, fn, std::move(done)); });
 }
 
-absl::StatusOr<ObjectPtr> MemoryStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
+absl::StatusOr<StoredPtr> MemoryStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
   return AwaitWrite([&](WriteDone done) { DeleteAsync(key, pre, std::move(done)); });
 }
 
@@ -497,14 +496,14 @@ void MemoryStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done)
   bool answered = false;
   for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
     SnapshotPtr head = Head();
-    ObjectPtr cur = head->Find(k);
+    StoredPtr cur = head->Find(k);
     if (!cur) {
       absl::MutexLock l(&commit_mu_);
       SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &run);
       answered = true;
       break;
     }
-    auto next = fn(*cur);
+    auto next = fn(*cur->Object());
     if (!next.ok()) {
       absl::MutexLock l(&commit_mu_);
       SettleLocked(head->rv(), Answer(std::move(done), next.status()), &run);
@@ -547,13 +546,13 @@ void MemoryStore::DeleteAsync(const ObjectKey& key, const DeletePreconditions& p
   {
     absl::MutexLock l(&commit_mu_);
     SnapshotPtr head = Head();
-    ObjectPtr cur = head->Find(k);
+    StoredPtr cur = head->Find(k);
     if (!cur) {
       SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &run);
-    } else if (auto s = CheckDeletePreconditions(key.name, *cur, pre); !s.ok()) {
+    } else if (auto s = CheckDeletePreconditions(key.name, cur->metadata(), pre); !s.ok()) {
       SettleLocked(head->rv(), Answer(std::move(done), std::move(s)), &run);
     } else {
-      CommitLocked(k, EventType::kDeleted, CopyObject(*cur), cur, std::move(done), &run);
+      CommitLocked(k, EventType::kDeleted, CopyObject(*cur->Object()), cur, std::move(done), &run);
     }
   }
   RunAll(run);
@@ -612,8 +611,8 @@ StoreStats MemoryStore::Stats() {
   SnapshotPtr snap = Current();
   s.resource_version = snap->rv();
   s.objects = snap->size();
-  snap->ForEach([&s](const ObjectPtr& o) {
-    switch (am::GpuHealth(*o)) {
+  snap->ForEach([&s](const StoredPtr& o) {
+    switch (o->health()) {
       case am::Health::kHealthy:
         ++s.healthy;
         break;

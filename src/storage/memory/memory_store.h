@@ -43,11 +43,11 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
               const std::vector<EventPtr>& history = {});
   ~MemoryStore() override;
 
-  absl::StatusOr<ObjectPtr> Get(const ObjectKey& key, std::string_view rv) override;
+  absl::StatusOr<StoredPtr> Get(const ObjectKey& key, std::string_view rv) override;
   absl::StatusOr<ListResult> List(const ListOptions& opts) override;
-  absl::StatusOr<ObjectPtr> Create(v1::Gpu gpu) override;
-  absl::StatusOr<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& fn) override;
-  absl::StatusOr<ObjectPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) override;
+  absl::StatusOr<StoredPtr> Create(v1::Gpu gpu) override;
+  absl::StatusOr<StoredPtr> Update(const ObjectKey& key, const UpdateFn& fn) override;
+  absl::StatusOr<StoredPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) override;
   // With a persister, `done` runs on the flusher thread once the change is
   // durable and visible (or its sync failed); without one, before these return.
   void CreateAsync(v1::Gpu gpu, WriteDone done) override;
@@ -91,11 +91,11 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // a gapless stream); new watches are still accepted.
   void EndWatches(const absl::Status& status);
   // The object at `key` (MakeKey) in the current snapshot, or null.
-  ObjectPtr Find(const std::string& key) const;
+  StoredPtr Find(const std::string& key) const;
   size_t ObjectCount() const;
 
   // The Delete preconditions check shared with mirror-mode backends.
-  static absl::Status CheckDeletePreconditions(const std::string& name, const v1::Gpu& current,
+  static absl::Status CheckDeletePreconditions(const std::string& name, const v1::ObjectMeta& current,
                                                const DeletePreconditions& pre);
 
  private:
@@ -123,11 +123,11 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // and `done`'s answer queued into `run`; with one it is staged into the
   // open batch, `done` with it. A failed sync answers UNAVAILABLE and leaves
   // no trace (no RV consumed, no event, no history).
-  void CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj, ObjectPtr prev,
+  void CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj, StoredPtr prev,
                     WriteDone done, Callbacks* run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // The objects at exactly `rv`, rebuilt from the current snapshot and the
   // history; OUT_OF_RANGE when the history no longer reaches back to it.
-  absl::StatusOr<std::vector<std::pair<std::string, ObjectPtr>>> StateAt(uint64_t rv, bool for_continue);
+  absl::StatusOr<std::vector<std::pair<std::string, StoredPtr>>> StateAt(uint64_t rv, bool for_continue);
   absl::StatusOr<uint64_t> CheckNotAhead(std::string_view rv_string, uint64_t current) const;
   // The oldest RV a watch can resume from (or an Exact list be rebuilt at).
   uint64_t OldestResumableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
@@ -148,7 +148,7 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   struct Batch {
     std::vector<std::pair<std::string, EventPtr>> events;  // key, event; RV order
     SnapshotPtr after;                                     // the head after the last one
-    std::vector<std::pair<WriteDone, ObjectPtr>> waiters;  // answered when it is synced
+    std::vector<std::pair<WriteDone, StoredPtr>> waiters;  // answered when it is synced
   };
   std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(commit_mu_);
   // Answers waiting until an RV is durable: (RV, answer).

@@ -334,8 +334,8 @@ absl::StatusOr<PersistedState> SqlitePersister::Load() {
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const void* data = sqlite3_column_blob(st, 2);
     const int n = sqlite3_column_bytes(st, 2);
-    auto obj = NewObjectForParse(static_cast<size_t>(n));
-    if (!obj->ParseFromArray(data, n)) {
+    StoredPtr obj = StoredObject::FromBytes(data, static_cast<size_t>(n));
+    if (!obj) {
       std::string ns = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
       std::string name = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
       sqlite3_finalize(st);
@@ -360,7 +360,7 @@ absl::StatusOr<PersistedState> SqlitePersister::Load() {
 
 absl::Status SqlitePersister::WriteEvent(const Event& ev) {
   const auto& md = ev.object->metadata();
-  const std::string data = ev.object->SerializeAsString();
+  const grpc::Slice& data = ev.object->bytes();
   absl::Status s;
   if (ev.type == EventType::kDeleted) {
     sqlite3_bind_text(delete_, 1, md.namespace_().data(), static_cast<int>(md.namespace_().size()), SQLITE_STATIC);
@@ -370,21 +370,20 @@ absl::Status SqlitePersister::WriteEvent(const Event& ev) {
     sqlite3_bind_text(upsert_, 1, md.namespace_().data(), static_cast<int>(md.namespace_().size()), SQLITE_STATIC);
     sqlite3_bind_text(upsert_, 2, md.name().data(), static_cast<int>(md.name().size()), SQLITE_STATIC);
     sqlite3_bind_int64(upsert_, 3, static_cast<sqlite3_int64>(ev.rv));
-    sqlite3_bind_blob(upsert_, 4, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(upsert_, 4, data.begin(), static_cast<int>(data.size()), SQLITE_STATIC);
     s = Step(upsert_, "write object");
   }
   if (!s.ok()) return s;
-  std::string prev;
   sqlite3_bind_int64(add_event_, 1, static_cast<sqlite3_int64>(ev.rv));
   sqlite3_bind_int(add_event_, 2, static_cast<int>(ev.type));
   sqlite3_bind_text(add_event_, 3, md.namespace_().data(), static_cast<int>(md.namespace_().size()), SQLITE_STATIC);
   sqlite3_bind_text(add_event_, 4, md.name().data(), static_cast<int>(md.name().size()), SQLITE_STATIC);
   sqlite3_bind_int64(add_event_, 5, absl::ToUnixMicros(ev.time));
-  sqlite3_bind_blob(add_event_, 6, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+  sqlite3_bind_blob(add_event_, 6, data.begin(), static_cast<int>(data.size()), SQLITE_STATIC);
   if (ev.prev) {
-    prev = ev.prev->SerializeAsString();
+    const grpc::Slice& prev = ev.prev->bytes();
     sqlite3_bind_int64(add_event_, 7, static_cast<sqlite3_int64>(ParseRv(ev.prev->metadata().resource_version())));
-    sqlite3_bind_blob(add_event_, 8, prev.data(), static_cast<int>(prev.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(add_event_, 8, prev.begin(), static_cast<int>(prev.size()), SQLITE_STATIC);
   }  // else both stay NULL
   return Step(add_event_, "record event");
 }
@@ -455,15 +454,15 @@ absl::StatusOr<std::vector<EventPtr>> SqlitePersister::LoadHistory(size_t max_ev
   sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(from_rv));
   // The latest object per key seen so far: an event's prev is usually the
   // previous event's object, shared instead of decoded again.
-  std::map<std::pair<std::string, std::string>, ObjectPtr> latest;
-  auto decode = [&](int col, const char* what, uint64_t rv) -> absl::StatusOr<ObjectPtr> {
+  std::map<std::pair<std::string, std::string>, StoredPtr> latest;
+  auto decode = [&](int col, const char* what, uint64_t rv) -> absl::StatusOr<StoredPtr> {
     const int n = sqlite3_column_bytes(st, col);
-    auto obj = NewObjectForParse(static_cast<size_t>(n));
-    if (!obj->ParseFromArray(sqlite3_column_blob(st, col), n)) {
+    StoredPtr obj = StoredObject::FromBytes(sqlite3_column_blob(st, col), static_cast<size_t>(n));
+    if (!obj) {
       return absl::DataLossError(
           Cat("sqlite datastore \"", path_, "\": the ", what, " of history event ", rv, " does not decode"));
     }
-    return ObjectPtr(std::move(obj));
+    return obj;
   };
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -25,7 +25,7 @@ v1::Gpu Gpu(const std::string& name, const std::string& serial = "") {
   return g;
 }
 
-uint64_t Rv(const ObjectPtr& o) { return std::stoull(o->metadata().resource_version()); }
+uint64_t Rv(const StoredPtr& o) { return std::stoull(o->metadata().resource_version()); }
 
 std::shared_ptr<EtcdStore> Open(const EtcdServer& etcd, const std::string& prefix, EtcdOptions opts = {},
                                 StoreConfig config = {}) {
@@ -127,7 +127,7 @@ TEST(EtcdStore, KeyLayoutAndOtherWriters) {
   auto got = store->Get({"default", "gpu-f"}, "0");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(Rv(*got), static_cast<uint64_t>(rev));
-  EXPECT_EQ((*got)->spec().serial(), "raw");
+  EXPECT_EQ((*got)->Object()->spec().serial(), "raw");
   auto list = store->List(ListOptions{});
   ASSERT_TRUE(list.ok()) << list.status();
   ASSERT_EQ(list->items.size(), 2u);
@@ -238,7 +238,7 @@ TEST(EtcdStore, RelistAfterCompactionWhileAway) {
   ASSERT_EQ(items.size(), 3u) << "watch ended: " << (*w)->watcher().ended().value_or(absl::OkStatus());
   EXPECT_EQ(items[0].as, EventType::kModified);
   EXPECT_EQ(items[0].event->object->metadata().name(), "gpu-change");
-  EXPECT_EQ(items[0].event->object->spec().serial(), "v2");
+  EXPECT_EQ(items[0].event->object->Object()->spec().serial(), "v2");
   EXPECT_EQ(items[0].event->rv, static_cast<uint64_t>(r_change));
   EXPECT_EQ(items[1].as, EventType::kAdded);
   EXPECT_EQ(items[1].event->object->metadata().name(), "gpu-new");

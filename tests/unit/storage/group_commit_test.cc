@@ -24,7 +24,7 @@ v1::Gpu MakeGpu(const std::string& name) {
   return g;
 }
 
-uint64_t Rv(const ObjectPtr& o) { return std::stoull(o->metadata().resource_version()); }
+uint64_t Rv(const StoredPtr& o) { return std::stoull(o->metadata().resource_version()); }
 
 // Records batches; the first batch blocks until released, so every other
 // writer piles up behind it.
@@ -256,7 +256,7 @@ class Collect : public WatchConsumer {
 TEST(GroupCommit, PersistedHistoryLetsAWatchResumeAcrossARestart) {
   // Three changes of one GPU at RVs 100..102 (far below the wall-clock start RV).
   std::vector<EventPtr> h;
-  ObjectPtr prev;
+  StoredPtr prev;
   for (uint64_t rv = 100; rv <= 102; ++rv) {
     auto g = std::make_shared<v1::Gpu>(MakeGpu("a"));
     g->mutable_metadata()->set_resource_version(std::to_string(rv));
@@ -264,10 +264,10 @@ TEST(GroupCommit, PersistedHistoryLetsAWatchResumeAcrossARestart) {
     auto ev = std::make_shared<Event>();
     ev->rv = rv;
     ev->type = prev ? EventType::kModified : EventType::kAdded;
-    ev->object = g;
+    ev->object = StoredObject::Make(g);
     ev->prev = prev;
     ev->time = absl::Now();
-    prev = g;
+    prev = ev->object;
     h.push_back(ev);
   }
   auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::make_unique<HistoryPersister>(h));

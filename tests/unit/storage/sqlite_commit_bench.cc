@@ -43,7 +43,7 @@ double Run(const std::string& dir, SqliteSync sync, size_t batch, int events, in
     std::fprintf(stderr, "%s\n", std::string(p.status().message()).c_str());
     std::exit(1);
   }
-  std::vector<ObjectPtr> cur(64);
+  std::vector<StoredPtr> cur(64);
   uint64_t rv = 1;
   std::vector<EventPtr> evs;
   for (int i = 0; i < events; ++i) {
@@ -52,7 +52,7 @@ double Run(const std::string& dir, SqliteSync sync, size_t batch, int events, in
     const int g = i % 64;
     ev->type = cur[g] ? EventType::kModified : EventType::kAdded;
     ev->prev = cur[g];
-    ev->object = MakeGpu(g, ev->rv, conditions);
+    ev->object = StoredObject::Make(MakeGpu(g, ev->rv, conditions));
     ev->time = absl::Now();
     cur[g] = ev->object;
     evs.push_back(std::move(ev));

@@ -56,9 +56,9 @@ class EventMaker {
     ev->rv = ++rv_;
     ev->type = type;
     ev->time = t;
-    ObjectPtr& cur = current_[name];
+    StoredPtr& cur = current_[name];
     ev->prev = type == EventType::kAdded ? nullptr : cur;
-    ev->object = MakeGpu(name, ev->rv, conditions);
+    ev->object = StoredObject::Make(MakeGpu(name, ev->rv, conditions));
     cur = type == EventType::kDeleted ? nullptr : ev->object;
     return ev;
   }
@@ -66,7 +66,7 @@ class EventMaker {
 
  private:
   uint64_t rv_;
-  std::map<std::string, ObjectPtr> current_;
+  std::map<std::string, StoredPtr> current_;
 };
 
 std::unique_ptr<SqlitePersister> MustOpen(const std::string& path, const SqliteOptions& o = {}) {
@@ -327,10 +327,10 @@ TEST(SqlitePersister, HistoryIsPersisted) {
     EXPECT_EQ(got.rv, want.rv);
     EXPECT_EQ(got.type, want.type);
     EXPECT_EQ(got.time, want.time);
-    EXPECT_EQ(got.object->DebugString(), want.object->DebugString()) << i;
+    EXPECT_EQ(got.object->Object()->DebugString(), want.object->Object()->DebugString()) << i;
     ASSERT_EQ(got.prev == nullptr, want.prev == nullptr) << i;
     if (want.prev) {
-      EXPECT_EQ(got.prev->DebugString(), want.prev->DebugString()) << i;
+      EXPECT_EQ(got.prev->Object()->DebugString(), want.prev->Object()->DebugString()) << i;
     }
   }
   // A previous object inside the window is the earlier event's object, shared.
@@ -346,7 +346,7 @@ TEST(SqlitePersister, HistoryIsPersisted) {
   EXPECT_EQ((*last2)[1]->rv, evs[5]->rv);
   // The previous object of a window's first event is decoded from its own row.
   ASSERT_TRUE((*last2)[0]->prev);
-  EXPECT_EQ((*last2)[0]->prev->DebugString(), evs[2]->object->DebugString());
+  EXPECT_EQ((*last2)[0]->prev->Object()->DebugString(), evs[2]->object->Object()->DebugString());
   // Load() does not start below the newest event.
   auto st = p->Load();
   ASSERT_TRUE(st.ok());

@@ -31,7 +31,7 @@ v1::Gpu MakeGpu(const std::string& name, const std::string& ns = "default") {
   return g;
 }
 
-uint64_t Rv(const ObjectPtr& o) { return std::stoull(o->metadata().resource_version()); }
+uint64_t Rv(const StoredPtr& o) { return std::stoull(o->metadata().resource_version()); }
 
 StorePtr MustOpen(const std::string& path, const SqliteOptions& opts = {}) {
   auto s = OpenSqliteStore(path, StoreConfig{}, opts);
@@ -44,7 +44,7 @@ std::vector<std::string> Dump(Store& store) {
   EXPECT_TRUE(l.ok()) << l.status();
   std::vector<std::string> out;
   if (l.ok()) {
-    for (const auto& o : l->items) out.push_back(o->DebugString());
+    for (const auto& o : l->items) out.push_back(o->Object()->DebugString());
   }
   return out;
 }

@@ -10,16 +10,16 @@
 namespace deviceapi::storage {
 namespace {
 
-ObjectPtr Obj(const std::string& name, uint64_t rv, const std::string& pool = "") {
+StoredPtr Obj(const std::string& name, uint64_t rv, const std::string& pool = "") {
   auto g = std::make_shared<v1::Gpu>();
   g->mutable_metadata()->set_name(name);
   g->mutable_metadata()->set_namespace_("default");
   g->mutable_metadata()->set_resource_version(std::to_string(rv));
   if (!pool.empty()) (*g->mutable_metadata()->mutable_labels())["pool"] = pool;
-  return g;
+  return StoredObject::Make(std::move(g));
 }
 
-EventPtr Ev(uint64_t rv, EventType t, ObjectPtr obj, ObjectPtr prev = nullptr, absl::Time at = absl::Now()) {
+EventPtr Ev(uint64_t rv, EventType t, StoredPtr obj, StoredPtr prev = nullptr, absl::Time at = absl::Now()) {
   auto e = std::make_shared<Event>();
   e->rv = rv;
   e->type = t;
@@ -111,20 +111,72 @@ TEST(Watcher, NotifiesArmedConsumerOnce) {
   EXPECT_TRUE(w.End(absl::OkStatus()));
 }
 
-// The serialized event is built once and shared.
-TEST(Event, WireIsSharedAndParses) {
-  auto e = Ev(7, EventType::kModified, Obj("a", 7));
-  const grpc::Slice& s1 = e->Wire(EventType::kModified);
-  const grpc::Slice& s2 = e->Wire(EventType::kModified);
-  EXPECT_EQ(s1.begin(), s2.begin());
+std::string Flatten(const grpc::ByteBuffer& b) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(b.Dump(&slices).ok());
+  std::string out;
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+// An event's wire form is a small header followed by the stored object's
+// own bytes (referenced, not copied), and parses as a WatchGpusResponse.
+TEST(Event, WireSharesTheStoredBytesAndParses) {
+  // Long enough that the bytes are not an inline (copied) slice.
+  auto e = Ev(7, EventType::kModified, Obj("a-gpu-with-a-name-longer-than-an-inline-slice", 7));
+  grpc::ByteBuffer b = e->Wire(EventType::kModified);
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(b.Dump(&slices).ok());
+  ASSERT_EQ(slices.size(), 2u);
+  EXPECT_EQ(slices[1].begin(), e->object->bytes().begin());
   v1::WatchGpusResponse r;
-  ASSERT_TRUE(r.ParseFromArray(s1.begin(), static_cast<int>(s1.size())));
+  ASSERT_TRUE(r.ParseFromString(Flatten(b)));
   EXPECT_EQ(r.type(), "MODIFIED");
-  EXPECT_EQ(r.object().metadata().name(), "a");
+  EXPECT_EQ(r.object().metadata().name(), "a-gpu-with-a-name-longer-than-an-inline-slice");
   EXPECT_EQ(r.object().metadata().resource_version(), "7");
-  const grpc::Slice& d = e->Wire(EventType::kDeleted);
-  ASSERT_TRUE(r.ParseFromArray(d.begin(), static_cast<int>(d.size())));
+  ASSERT_TRUE(r.ParseFromString(Flatten(e->Wire(EventType::kDeleted))));
   EXPECT_EQ(r.type(), "DELETED");
+}
+
+// A stored version keeps its bytes and metadata; the parsed object comes back
+// equal whether it is still cached or has to be parsed again.
+TEST(StoredObject, ParsesBackEqualWithOrWithoutTheCache) {
+  auto g = std::make_shared<v1::Gpu>();
+  g->mutable_metadata()->set_name("gpu-0");
+  g->mutable_metadata()->set_namespace_("default");
+  (*g->mutable_metadata()->mutable_labels())["pool"] = "a";
+  auto* c = g->mutable_status()->add_conditions();
+  c->set_type("Ready");
+  c->set_status("True");
+  c->mutable_last_heartbeat_time()->set_seconds(1000);
+  auto* d = g->mutable_status()->add_conditions();
+  d->set_type("Other");
+  d->set_status("Unknown");
+  d->mutable_last_heartbeat_time()->set_seconds(10);  // Unknown: not a live heartbeat
+  const v1::Gpu want = *g;
+  StoredPtr s = StoredObject::Make(std::move(g));
+  EXPECT_EQ(s->metadata().labels().at("pool"), "a");
+  EXPECT_EQ(s->bytes().size(), want.ByteSizeLong());
+  EXPECT_EQ(s->health(), apimachinery::GpuHealth(want));
+  EXPECT_EQ(s->health(), apimachinery::Health::kUnknown);  // one condition is Unknown
+  EXPECT_EQ(s->oldest_heartbeat(), absl::FromUnixSeconds(1000));
+  ObjectPtr cached = s->Object();
+  EXPECT_EQ(cached->SerializeAsString(), want.SerializeAsString());
+  EXPECT_EQ(s->Object(), cached);  // the same parse while it is in use
+
+  // With no cache and no outside reference, the next call parses the bytes.
+  const size_t before = SetParsedCacheCapacity(0);
+  std::weak_ptr<const v1::Gpu> old = cached;
+  cached.reset();
+  EXPECT_TRUE(old.expired());  // nothing kept the parsed form alive
+  ObjectPtr parsed = s->Object();
+  EXPECT_EQ(parsed->SerializeAsString(), want.SerializeAsString());
+  SetParsedCacheCapacity(before);
+
+  EXPECT_EQ(StoredObject::FromBytes("\xff\xff", 2), nullptr);  // does not decode
+  auto back = StoredObject::FromBytes(s->bytes().begin(), s->bytes().size());
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->metadata().name(), "gpu-0");
 }
 
 // Continue tokens round-trip; anything else is INVALID_ARGUMENT.

@@ -1,0 +1,109 @@
+#include "storage/stored_object.h"
+
+#include <utility>
+#include <vector>
+
+#include "storage/store.h"
+
+namespace deviceapi::storage {
+
+namespace {
+
+// The parsed versions kept alive for reuse: a ring of strong references,
+// newest replacing oldest. A write reads the version it replaces, usually one
+// committed or read moments before; a bounded ring keeps those parsed
+// without keeping every object parsed.
+class ParsedCache {
+ public:
+  void Keep(ObjectPtr p) {
+    ObjectPtr evicted;  // released outside the lock (it may free an arena)
+    {
+      absl::MutexLock l(&mu_);
+      if (ring_.empty()) return;
+      evicted = std::exchange(ring_[next_], std::move(p));
+      next_ = (next_ + 1) % ring_.size();
+    }
+  }
+  size_t SetCapacity(size_t n) {
+    std::vector<ObjectPtr> old;
+    absl::MutexLock l(&mu_);
+    const size_t prev = ring_.size();
+    old.swap(ring_);
+    ring_.resize(n);
+    next_ = 0;
+    return prev;
+  }
+
+ private:
+  absl::Mutex mu_;
+  // 64 versions of a 32-condition GPU hold about 1.1 MiB.
+  std::vector<ObjectPtr> ring_ ABSL_GUARDED_BY(mu_) = std::vector<ObjectPtr>(64);
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+ParsedCache& Cache() {
+  static auto* cache = new ParsedCache();  // never destroyed: used until exit
+  return *cache;
+}
+
+absl::Time OldestHeartbeat(const v1::Gpu& gpu) {
+  absl::Time oldest = absl::InfiniteFuture();
+  for (const auto& c : gpu.status().conditions()) {
+    if (!c.has_last_heartbeat_time() || c.status() == "Unknown") continue;
+    const auto& ts = c.last_heartbeat_time();
+    oldest = std::min(oldest, absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos()));
+  }
+  return oldest;
+}
+
+}  // namespace
+
+size_t SetParsedCacheCapacity(size_t n) { return Cache().SetCapacity(n); }
+
+StoredObject::StoredObject(grpc::Slice bytes, const v1::Gpu& parsed)
+    : bytes_(std::move(bytes)),
+      meta_(parsed.metadata()),
+      health_(apimachinery::GpuHealth(parsed)),
+      oldest_heartbeat_(OldestHeartbeat(parsed)) {}
+
+StoredPtr StoredObject::Make(ObjectPtr obj) {
+  grpc::Slice bytes(obj->ByteSizeLong());
+  obj->SerializeWithCachedSizesToArray(const_cast<uint8_t*>(bytes.begin()));
+  return Make(std::move(bytes), std::move(obj));
+}
+
+StoredPtr StoredObject::Make(grpc::Slice bytes, ObjectPtr parsed) {
+  auto s = std::make_shared<StoredObject>(std::move(bytes), *parsed);
+  {
+    absl::MutexLock l(&s->mu_);
+    s->parsed_ = parsed;
+  }
+  Cache().Keep(std::move(parsed));
+  return s;
+}
+
+StoredPtr StoredObject::FromBytes(const void* data, size_t n) {
+  std::shared_ptr<v1::Gpu> gpu = NewObjectForParse(n);
+  if (!gpu->ParseFromArray(data, static_cast<int>(n))) return nullptr;
+  return Make(grpc::Slice(data, n), std::move(gpu));
+}
+
+ObjectPtr StoredObject::Object() const {
+  {
+    absl::MutexLock l(&mu_);
+    if (ObjectPtr p = parsed_.lock()) return p;
+  }
+  std::shared_ptr<v1::Gpu> gpu = NewObjectForParse(bytes_.size());
+  // These bytes were serialized from (or parsed into) a valid object.
+  if (!gpu->ParseFromArray(bytes_.begin(), static_cast<int>(bytes_.size()))) std::abort();
+  ObjectPtr p = std::move(gpu);
+  {
+    absl::MutexLock l(&mu_);
+    if (ObjectPtr q = parsed_.lock()) return q;
+    parsed_ = p;
+  }
+  Cache().Keep(p);
+  return p;
+}
+
+}  // namespace deviceapi::storage
