@@ -1,5 +1,9 @@
 #include "apiserver/gpu_service.h"
 
+#include <new>
+#include <optional>
+#include <vector>
+
 #include "apiserver/metrics.h"
 #include "apiserver/status_mapping.h"
 #include "apiserver/watch_reactor.h"
@@ -29,25 +33,76 @@ class GpuService::UnaryCall final : public grpc::ServerUnaryReactor {
   GpuService* const service_;
 };
 
+namespace {
+
+// The first blocks of the write calls' request arenas, reused: a fresh 16 KiB
+// block per call made glibc merge its freed small chunks
+// (malloc_consolidate) on every write.
+class ArenaBlockPool {
+ public:
+  static constexpr size_t kBlock = 16 * 1024;  // a GPU with a few dozen conditions fits
+
+  static ArenaBlockPool& Get() {
+    static auto* pool = new ArenaBlockPool();  // never destroyed: calls may end during exit
+    return *pool;
+  }
+  char* Take() {
+    {
+      absl::MutexLock l(&mu_);
+      if (!free_.empty()) {
+        char* b = free_.back();
+        free_.pop_back();
+        return b;
+      }
+    }
+    return static_cast<char*>(::operator new(kBlock, std::align_val_t{16}));
+  }
+  void Give(char* b) {
+    {
+      absl::MutexLock l(&mu_);
+      if (free_.size() < kMaxFree) {
+        free_.push_back(b);
+        return;
+      }
+    }
+    ::operator delete(b, std::align_val_t{16});
+  }
+
+ private:
+  static constexpr size_t kMaxFree = 64;  // about as many as writes in flight at once
+  absl::Mutex mu_;
+  std::vector<char*> free_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
 // A write call owns its parsed request until it finishes: the registry and
 // the store refer to it until they answer.
 class GpuService::WriteCall final : public grpc::ServerUnaryReactor {
  public:
-  explicit WriteCall(GpuService* service) : service_(service), arena_(ArenaOptions()) {}
-  google::protobuf::Arena* arena() { return &arena_; }
+  explicit WriteCall(GpuService* service)
+      : service_(service), block_(ArenaBlockPool::Get().Take()), arena_(ArenaOptions(block_)) {}
+  ~WriteCall() override {
+    arena_.reset();  // frees what outgrew the first block; the block itself is ours
+    ArenaBlockPool::Get().Give(block_);
+  }
+  google::protobuf::Arena* arena() { return &*arena_; }
   void OnDone() override {
     service_->CallDone();
     delete this;
   }
 
  private:
-  static google::protobuf::ArenaOptions ArenaOptions() {
+  static google::protobuf::ArenaOptions ArenaOptions(char* block) {
     google::protobuf::ArenaOptions o;
-    o.start_block_size = 16 * 1024;  // a GPU with a few dozen conditions fits
+    o.initial_block = block;
+    o.initial_block_size = ArenaBlockPool::kBlock;
+    o.start_block_size = ArenaBlockPool::kBlock;
     return o;
   }
   GpuService* const service_;
-  google::protobuf::Arena arena_;
+  char* const block_;
+  std::optional<google::protobuf::Arena> arena_;
 };
 
 GpuService::GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics, bool read_only)
