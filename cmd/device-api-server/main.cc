@@ -1,6 +1,4 @@
 // device-api-server: flags, signals and wiring only; see src/apiserver/server.h.
-#include <malloc.h>
-
 #include <csignal>
 #include <iostream>
 
@@ -27,11 +25,6 @@ int main(int argc, char** argv) {
   // updated on every lock): measurable on the hot paths. The lock order is
   // documented (docs/design.md) and the test binaries keep detection on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  // No glibc fastbins: small frees go to the per-thread cache and the normal
-  // bins, so a larger allocation (a 5 KiB object, a message slice) does not
-  // first merge every freed small chunk (malloc_consolidate, about 5 % of a
-  // write's CPU in a profile of the write path).
-  mallopt(M_MXFAST, 0);
 
   // Block the shutdown signals before any thread starts, then wait for them here.
   const common::ShutdownSignals signals;

@@ -3,15 +3,20 @@
 #include <utility>
 
 namespace deviceapi::apimachinery {
+
 namespace {
 
 bool IsUnset(bool has, const google::protobuf::Timestamp& ts) {
   return !has || (ts.seconds() == 0 && ts.nanos() == 0);
 }
 
+}  // namespace
+
 bool HasTransitionTime(const v1::Condition& c) {
   return !IsUnset(c.has_last_transition_time(), c.last_transition_time());
 }
+
+namespace {
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
   const int64_t nanos = absl::ToUnixNanos(t);

@@ -28,6 +28,9 @@ Health GpuHealth(const v1::Gpu& gpu);
 // "healthy", "unhealthy" or "unknown".
 std::string_view HealthName(Health health);
 
+// True when c.last_transition_time is set (and not the zero time).
+bool HasTransitionTime(const v1::Condition& c);
+
 // The condition of this type, or nullptr. The pointer is into `status` and lives as long as it is
 // not modified.
 const v1::Condition* FindCondition(const v1::GpuStatus& status, std::string_view type);

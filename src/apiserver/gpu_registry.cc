@@ -1,5 +1,7 @@
 #include "apiserver/gpu_registry.h"
 
+#include <algorithm>
+#include <cstring>
 #include <random>
 
 #include <google/protobuf/util/message_differencer.h>
@@ -12,6 +14,7 @@
 #include "apimachinery/patch.h"
 #include "apimachinery/resource_version.h"
 #include "apimachinery/selector.h"
+#include "common/strings.h"
 
 namespace deviceapi::apiserver {
 
@@ -35,6 +38,17 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   ts.set_seconds(us / 1000000);
   ts.set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
   return ts;
+}
+
+// True when `msg` encodes to exactly `bytes` (encoded into a per-thread
+// buffer: no allocation once it has grown to the usual size).
+bool EncodesTo(const google::protobuf::MessageLite& msg, std::string_view bytes) {
+  const size_t size = msg.ByteSizeLong();
+  if (size != bytes.size()) return false;
+  thread_local std::string buf;
+  if (buf.size() < size) buf.resize(size);
+  msg.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(buf.data()));
+  return std::memcmp(buf.data(), bytes.data(), size) == 0;
 }
 
 bool IsSet(const google::protobuf::Timestamp& ts) { return ts.seconds() != 0 || ts.nanos() != 0; }
@@ -151,7 +165,8 @@ absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& c
   return next;
 }
 
-absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatus(const v1::Gpu& cur, const v1::Gpu& in) {
+absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatus(const storage::StoredObject& cur,
+                                                                  const v1::Gpu& in) {
   const auto& cm = cur.metadata();
   const auto& im = in.metadata();
   if (!im.uid().empty() && im.uid() != cm.uid()) {
@@ -160,14 +175,31 @@ absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatus(const v1::Gpu&
   if (!im.resource_version().empty() && im.resource_version() != cm.resource_version()) {
     return am::ConflictError(cm.name());
   }
+  std::string_view spec_bytes, status_bytes;
+  storage::ObjectPtr parsed;  // the whole old version, only where the bytes do not do
+  if (!cur.SpecAndStatusBytes(&spec_bytes, &status_bytes)) parsed = cur.Object();
   // Build the new object from the old metadata and spec and the new status
-  // (copying the old status only to overwrite it would double the work).
-  auto next = storage::NewObject(&cur);
-  *next->mutable_metadata() = cur.metadata();
-  if (cur.has_spec()) *next->mutable_spec() = cur.spec();
+  // (the old status is not copied only to be overwritten).
+  auto next = storage::NewObjectForParse(cur.bytes().size());
+  *next->mutable_metadata() = cm;
+  if (parsed) {
+    if (parsed->has_spec()) *next->mutable_spec() = parsed->spec();
+  } else if (!spec_bytes.empty() &&
+             !next->mutable_spec()->ParseFromArray(spec_bytes.data(), static_cast<int>(spec_bytes.size()))) {
+    return absl::InternalError(common::Cat("stored object ", cm.name(), " does not decode"));
+  }
   *next->mutable_status() = in.status();
-  am::DefaultTransitionTimes(next->mutable_status(), &cur.status(), opts_.clock());
-  if (MessageDifferencer::Equals(cur.status(), next->status())) return nullptr;
+  // Only a condition that comes without a transition time needs the old one.
+  const bool needs_previous = std::any_of(next->status().conditions().begin(), next->status().conditions().end(),
+                                          [](const v1::Condition& c) { return !am::HasTransitionTime(c); });
+  if (needs_previous && !parsed) parsed = cur.Object();
+  am::DefaultTransitionTimes(next->mutable_status(), parsed ? &parsed->status() : nullptr, opts_.clock());
+  // No change: the new status encodes to the stored status's bytes (the
+  // encoding of a message without map fields is canonical, so equal bytes
+  // are equal messages; a difference that is not one only costs a write).
+  if (parsed ? MessageDifferencer::Equals(parsed->status(), next->status()) : EncodesTo(next->status(), status_bytes)) {
+    return nullptr;
+  }
   if (auto s = Validate(*next); !s.ok()) return s;
   return next;
 }
@@ -188,7 +220,8 @@ void GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::W
   if (!key.ok()) return done(key.status());
   if (!req.gpu().has_status()) return done(am::BadRequestError("status is required"));
   if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return done(s);
-  store_->UpdateAsync(*key, [this, &req](const v1::Gpu& cur) { return ApplyStatus(cur, req.gpu()); }, std::move(done));
+  store_->UpdateStoredAsync(
+      *key, [this, &req](const storage::StoredObject& cur) { return ApplyStatus(cur, req.gpu()); }, std::move(done));
 }
 
 void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done) {
@@ -205,9 +238,11 @@ void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done)
     if (sub != "status") return done(am::BadRequestError(absl::StrCat("unsupported subresource \"", sub, "\"")));
     status = true;
   }
-  store_->UpdateAsync(
+  store_->UpdateStoredAsync(
       *key,
-      [this, &req, type = *type, status](const v1::Gpu& cur) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
+      [this, &req, type = *type, status](const storage::StoredObject& stored) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
+    const storage::ObjectPtr parsed = stored.Object();
+    const v1::Gpu& cur = *parsed;
     auto patched = am::ApplyPatch(cur, type, req.data());
     if (!patched.ok()) return patched.status();
     const auto& cm = cur.metadata();
@@ -219,7 +254,7 @@ void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done)
     if (auto s = CheckRvSyntax(pm.resource_version()); !s.ok()) return s;
     // uid, creationTimestamp and resourceVersion left in the patched object
     // act as preconditions / immutability checks exactly as in an update.
-    return status ? ApplyStatus(cur, *patched) : ApplyMain(cur, *patched);
+    return status ? ApplyStatus(stored, *patched) : ApplyMain(cur, *patched);
       },
       std::move(done));
 }

@@ -57,7 +57,9 @@ class GpuRegistry {
   // Applies the spec/labels/annotations of `in` to `cur` (main resource).
   absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyMain(const v1::Gpu& cur, const v1::Gpu& in);
   // Applies the status of `in` to `cur` (status subresource).
-  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatus(const v1::Gpu& cur, const v1::Gpu& in);
+  // Reads the stored version's metadata and spec bytes; the old status is
+  // parsed only when an incoming condition needs its transition time.
+  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatus(const storage::StoredObject& cur, const v1::Gpu& in);
 
   storage::StorePtr store_;
   RegistryOptions opts_;

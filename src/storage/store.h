@@ -53,6 +53,9 @@ struct DeletePreconditions {
 // The next version of `current`, or null for no change. Build it with
 // NewObject() so it lives on an arena of its own.
 using UpdateFn = std::function<absl::StatusOr<std::shared_ptr<v1::Gpu>>(const v1::Gpu& current)>;
+// The same, given the stored version itself: its metadata and bytes are at
+// hand without parsing the whole object (StoredObject::Object() parses it).
+using StoredUpdateFn = std::function<absl::StatusOr<std::shared_ptr<v1::Gpu>>(const StoredObject& current)>;
 
 // An empty object on an arena of its own: its fields are carved from one
 // block instead of a few hundred separate allocations, and freed at once
@@ -109,6 +112,8 @@ class Store {
   // until `done` runs. These defaults answer inline from the blocking calls.
   virtual void CreateAsync(v1::Gpu gpu, WriteDone done) { done(Create(std::move(gpu))); }
   virtual void UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) { done(Update(key, fn)); }
+  // An update whose function reads the stored version (see StoredUpdateFn).
+  virtual void UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) = 0;
   virtual void DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) {
     done(Delete(key, pre));
   }

@@ -88,6 +88,40 @@ StoredPtr StoredObject::FromBytes(const void* data, size_t n) {
   return Make(grpc::Slice(data, n), std::move(gpu));
 }
 
+namespace {
+
+bool ReadVarint(const uint8_t*& p, const uint8_t* end, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && p < end; shift += 7) {
+    const uint8_t b = *p++;
+    *v |= uint64_t{b & 0x7fu} << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool StoredObject::SpecAndStatusBytes(std::string_view* spec, std::string_view* status) const {
+  const uint8_t* p = bytes_.begin();
+  const uint8_t* const end = bytes_.end();
+  std::string_view fields[4];
+  bool seen[4] = {false, false, false, false};
+  while (p < end) {
+    uint64_t tag = 0, len = 0;
+    if (!ReadVarint(p, end, &tag) || (tag & 7) != 2) return false;
+    const uint64_t field = tag >> 3;
+    if (field < 1 || field > 3 || seen[field]) return false;
+    if (!ReadVarint(p, end, &len) || len > static_cast<uint64_t>(end - p)) return false;
+    seen[field] = true;
+    fields[field] = std::string_view(reinterpret_cast<const char*>(p), len);
+    p += len;
+  }
+  *spec = fields[2];
+  *status = fields[3];
+  return true;
+}
+
 ObjectPtr StoredObject::Object() const {
   {
     absl::MutexLock l(&mu_);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include <grpcpp/support/slice.h>
 
@@ -43,6 +44,11 @@ class StoredObject {
   // "Unknown" (InfiniteFuture() when none): when nothing is older than a
   // timeout, no condition of this version can have missed its heartbeat.
   absl::Time oldest_heartbeat() const { return oldest_heartbeat_; }
+
+  // The encoded spec and status messages within bytes() (empty when the
+  // field is absent). False when the bytes are not exactly the three fields
+  // of a Gpu, each at most once (then parse the whole object instead).
+  bool SpecAndStatusBytes(std::string_view* spec, std::string_view* status) const;
 
   // The whole object, parsed. Cheap while this version is among the
   // recently used ones; otherwise parsed from bytes() (on an arena).

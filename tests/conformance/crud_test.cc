@@ -85,6 +85,34 @@ TEST_P(Crud, NoOpUpdate) {
   EXPECT_TRUE(w.Quiet(absl::Milliseconds(300)));
 }
 
+// An UpdateStatus that changes nothing commits nothing, whether the request
+// carries the transition times (compared as stored bytes) or leaves them to
+// be kept from the stored conditions (compared after defaulting).
+TEST_P(Crud, NoOpUpdateStatusWithConditions) {
+  v1::Gpu in = MakeGpu("gpu-noop-status");
+  *in.mutable_status()->add_conditions() = MakeCondition("Ready", "True");
+  *in.mutable_status()->add_conditions() = MakeCondition("MemoryHealthy", "False");
+  in.mutable_spec()->set_product_name("H100");
+  v1::Gpu g;
+  ASSERT_TRUE(CreateGpu(stub(), in, &g).ok());
+  WatchStream w(stub(), g.metadata().resource_version());
+  v1::Gpu out;
+  ASSERT_TRUE(UpdateGpuStatus(stub(), g, &out).ok());
+  EXPECT_EQ(out.metadata().resource_version(), g.metadata().resource_version());
+  v1::Gpu no_times = g;
+  for (auto& c : *no_times.mutable_status()->mutable_conditions()) c.clear_last_transition_time();
+  ASSERT_TRUE(UpdateGpuStatus(stub(), no_times, &out).ok());
+  EXPECT_EQ(out.metadata().resource_version(), g.metadata().resource_version());
+  EXPECT_TRUE(w.Quiet(absl::Milliseconds(300)));
+  // A real change still commits, and keeps the spec.
+  v1::Gpu changed = g;
+  changed.mutable_status()->mutable_conditions(1)->set_message("ECC errors");
+  ASSERT_TRUE(UpdateGpuStatus(stub(), changed, &out).ok());
+  EXPECT_NE(out.metadata().resource_version(), g.metadata().resource_version());
+  EXPECT_EQ(out.spec().product_name(), "H100");
+  EXPECT_EQ(out.status().conditions(1).message(), "ECC errors");
+}
+
 // Update ignores status; UpdateStatus ignores spec and metadata.
 TEST_P(Crud, MainAndStatusAreSeparate) {
   v1::Gpu g = MustCreate("gpu-sep");

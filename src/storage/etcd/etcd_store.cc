@@ -617,13 +617,17 @@ pb::TxnRequest GuardedTxn(const std::string& ekey, const StoredObject& cur) {
 }  // namespace
 
 absl::StatusOr<StoredPtr> EtcdStore::Update(const ObjectKey& key, const UpdateFn& fn) {
+  return UpdateStored(key, [&fn](const StoredObject& cur) { return fn(*cur.Object()); });
+}
+
+absl::StatusOr<StoredPtr> EtcdStore::UpdateStored(const ObjectKey& key, const StoredUpdateFn& fn) {
   if (auto s = Up(); !s.ok()) return s;
   const std::string k = MakeKey(key.ns, key.name);
   const std::string ekey = EtcdKey(k);
   for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
     StoredPtr cur = mirror_->Find(k);
     if (!cur) return am::NotFoundError(key.name);
-    auto next = fn(*cur->Object());
+    auto next = fn(*cur);
     if (!next.ok()) return next.status();
     if (*next == nullptr) return cur;  // no-op: nothing committed
     v1::Gpu& obj = **next;

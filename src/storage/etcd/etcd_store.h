@@ -76,6 +76,10 @@ class EtcdStore : public Store {
   absl::StatusOr<ListResult> List(const ListOptions& opts) override;
   absl::StatusOr<StoredPtr> Create(v1::Gpu gpu) override;
   absl::StatusOr<StoredPtr> Update(const ObjectKey& key, const UpdateFn& fn) override;
+  void UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) override {
+    done(UpdateStored(key, fn));
+  }
+  absl::StatusOr<StoredPtr> UpdateStored(const ObjectKey& key, const StoredUpdateFn& fn);
   absl::StatusOr<StoredPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) override;
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(WatchOptions opts, WatchConsumer* consumer) override;
   uint64_t CurrentResourceVersion() override;

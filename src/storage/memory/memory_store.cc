@@ -491,6 +491,11 @@ void MemoryStore::CreateAsync(v1::Gpu gpu, WriteDone done) {
 }
 
 void MemoryStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) {
+  UpdateStoredAsync(
+      key, [fn = std::move(fn)](const StoredObject& cur) { return fn(*cur.Object()); }, std::move(done));
+}
+
+void MemoryStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) {
   const std::string k = MakeKey(key.ns, key.name);
   Callbacks run;
   bool answered = false;
@@ -503,7 +508,7 @@ void MemoryStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done)
       answered = true;
       break;
     }
-    auto next = fn(*cur->Object());
+    auto next = fn(*cur);
     if (!next.ok()) {
       absl::MutexLock l(&commit_mu_);
       SettleLocked(head->rv(), Answer(std::move(done), next.status()), &run);
@@ -523,7 +528,7 @@ void MemoryStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done)
       const uint64_t cur_rv = am::ParseResourceVersion(cur->metadata().resource_version()).value_or(0);
       if (persister_ && cur_rv > visible->rv()) {
         deferred_.emplace_back(cur_rv, [this, key, fn = std::move(fn), done = std::move(done)]() mutable {
-          UpdateAsync(key, std::move(fn), std::move(done));
+          UpdateStoredAsync(key, std::move(fn), std::move(done));
         });
         answered = true;
       break;

@@ -52,6 +52,7 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // durable and visible (or its sync failed); without one, before these return.
   void CreateAsync(v1::Gpu gpu, WriteDone done) override;
   void UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) override;
+  void UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) override;
   void DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) override;
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(WatchOptions opts, WatchConsumer* consumer) override;
   uint64_t CurrentResourceVersion() override;

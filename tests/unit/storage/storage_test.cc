@@ -179,6 +179,34 @@ TEST(StoredObject, ParsesBackEqualWithOrWithoutTheCache) {
   EXPECT_EQ(back->metadata().name(), "gpu-0");
 }
 
+// The spec and status are found inside the stored bytes as their own
+// encodings; bytes that are not exactly a Gpu's three fields are refused.
+TEST(StoredObject, SpecAndStatusBytesAreTheFieldsEncodings) {
+  auto g = std::make_shared<v1::Gpu>();
+  g->mutable_metadata()->set_name("gpu-0");
+  g->mutable_spec()->set_uuid("GPU-0123");
+  g->mutable_status()->add_conditions()->set_type("Ready");
+  const std::string spec_want = g->spec().SerializeAsString();
+  const std::string status_want = g->status().SerializeAsString();
+  StoredPtr s = StoredObject::Make(g);
+  std::string_view spec, status;
+  ASSERT_TRUE(s->SpecAndStatusBytes(&spec, &status));
+  EXPECT_EQ(spec, spec_want);
+  EXPECT_EQ(status, status_want);
+
+  auto bare = std::make_shared<v1::Gpu>();
+  bare->mutable_metadata()->set_name("gpu-1");
+  ASSERT_TRUE(StoredObject::Make(bare)->SpecAndStatusBytes(&spec, &status));
+  EXPECT_TRUE(spec.empty());
+  EXPECT_TRUE(status.empty());
+
+  // An unknown field (9) after the known ones: parsed fine, but not split.
+  std::string bytes = g->SerializeAsString() + std::string("\x4a\x01x", 3);
+  StoredPtr odd = StoredObject::FromBytes(bytes.data(), bytes.size());
+  ASSERT_NE(odd, nullptr);
+  EXPECT_FALSE(odd->SpecAndStatusBytes(&spec, &status));
+}
+
 // Continue tokens round-trip; anything else is INVALID_ARGUMENT.
 TEST(ContinueToken, RoundTripAndGarbage) {
   auto t = DecodeContinueToken(EncodeContinueToken({42, "default/gpu-1"}));
