@@ -1,5 +1,6 @@
 #include "apimachinery/conditions.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace deviceapi::apimachinery {
@@ -14,6 +15,20 @@ bool IsUnset(bool has, const google::protobuf::Timestamp& ts) {
 
 bool HasTransitionTime(const v1::Condition& c) {
   return !IsUnset(c.has_last_transition_time(), c.last_transition_time());
+}
+
+std::optional<absl::Time> LiveHeartbeat(const v1::Condition& c) {
+  if (!c.has_last_heartbeat_time() || c.status() == kConditionUnknown) return std::nullopt;
+  const auto& ts = c.last_heartbeat_time();
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+absl::Time OldestLiveHeartbeat(const v1::GpuStatus& status) {
+  absl::Time oldest = absl::InfiniteFuture();
+  for (const auto& c : status.conditions()) {
+    if (auto beat = LiveHeartbeat(c)) oldest = std::min(oldest, *beat);
+  }
+  return oldest;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #ifndef DEVICEAPI_APIMACHINERY_CONDITIONS_H_
 #define DEVICEAPI_APIMACHINERY_CONDITIONS_H_
 
+#include <optional>
 #include <string_view>
 
 #include "absl/time/time.h"
@@ -30,6 +31,12 @@ std::string_view HealthName(Health health);
 
 // True when c.last_transition_time is set (and not the zero time).
 bool HasTransitionTime(const v1::Condition& c);
+
+// The condition's last heartbeat when it counts for heartbeat expiry: set,
+// and the condition not already "Unknown"; nullopt otherwise.
+std::optional<absl::Time> LiveHeartbeat(const v1::Condition& c);
+// The earliest LiveHeartbeat() of the status (InfiniteFuture() when none).
+absl::Time OldestLiveHeartbeat(const v1::GpuStatus& status);
 
 // The condition of this type, or nullptr. The pointer is into `status` and lives as long as it is
 // not modified.

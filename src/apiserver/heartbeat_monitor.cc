@@ -5,15 +5,12 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include "apimachinery/conditions.h"
 #include "common/strings.h"
 
 namespace deviceapi::apiserver {
 
 namespace {
-
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   const int64_t ns = absl::ToUnixNanos(t);
@@ -33,9 +30,8 @@ absl::Duration PeriodFor(const HeartbeatMonitorOptions& o) {
 int ExpireStaleConditions(v1::GpuStatus* status, absl::Time now, absl::Duration timeout) {
   int expired = 0;
   for (auto& c : *status->mutable_conditions()) {
-    if (!c.has_last_heartbeat_time() || c.status() == "Unknown") continue;
-    const absl::Time beat = FromProto(c.last_heartbeat_time());
-    if (now - beat <= timeout) continue;
+    const std::optional<absl::Time> beat = apimachinery::LiveHeartbeat(c);
+    if (!beat || now - *beat <= timeout) continue;
     c.set_status("Unknown");
     c.set_reason(kHeartbeatTimeoutReason);
     c.set_message(common::Cat("provider stopped posting heartbeats: last at ",

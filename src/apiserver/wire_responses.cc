@@ -75,33 +75,25 @@ grpc::ByteBuffer ListResponseBytes(const storage::ListResult& list) {
   // GpuList{metadata=1, items=2...}; the metadata message is always present.
   size_t list_size = wire::LenHeaderSize(1, meta_size) + meta_size;
   for (const auto& obj : list.items) list_size += wire::LenHeaderSize(2, obj->bytes().size()) + obj->bytes().size();
-  // The headers go into one slice, each item's bytes are referenced between
-  // them: [headers + metadata][item 1][header 2][item 2]...
-  std::string headers;
-  headers.resize(wire::LenHeaderSize(1, list_size) + wire::LenHeaderSize(1, meta_size) + meta_size +
-                 list.items.size() * wire::LenHeaderSize(2, UINT32_MAX));
-  auto* base = reinterpret_cast<uint8_t*>(headers.data());
-  uint8_t* p = base;
-  p = wire::PutLenHeader(p, 1, list_size);
+  // Every header goes into one slice and the items' stored bytes are
+  // referenced between pieces of it:
+  // [list + metadata + item 1 header][item 1][item 2 header][item 2]...
+  grpc::Slice headers(wire::LenHeaderSize(1, list_size) + wire::LenHeaderSize(1, meta_size) + meta_size +
+                      list.items.size() * wire::LenHeaderSize(2, UINT32_MAX));
+  uint8_t* const base = const_cast<uint8_t*>(headers.begin());
+  uint8_t* p = wire::PutLenHeader(base, 1, list_size);
   p = wire::PutLenHeader(p, 1, meta_size);
   p = meta.Put(p);
   std::vector<grpc::Slice> slices;
   slices.reserve(2 * list.items.size() + 1);
-  // Slices cut from one shared buffer: one allocation for every header.
-  uint8_t* start = base;
-  std::vector<std::pair<size_t, size_t>> cuts;  // (offset, length) of each header run
-  cuts.reserve(list.items.size() + 1);
+  size_t run = 0;  // where the header bytes not yet handed out start
   for (const auto& obj : list.items) {
     p = wire::PutLenHeader(p, 2, obj->bytes().size());
-    cuts.emplace_back(start - base, p - start);
-    start = p;
+    slices.push_back(headers.sub(run, static_cast<size_t>(p - base)));
+    slices.push_back(obj->bytes());
+    run = static_cast<size_t>(p - base);
   }
-  if (list.items.empty()) cuts.emplace_back(0, p - base);
-  grpc::Slice all(base, static_cast<size_t>(p - base));
-  for (size_t i = 0; i < cuts.size(); ++i) {
-    slices.push_back(all.sub(cuts[i].first, cuts[i].first + cuts[i].second));
-    if (i < list.items.size()) slices.push_back(list.items[i]->bytes());
-  }
+  if (list.items.empty()) slices.push_back(headers.sub(0, static_cast<size_t>(p - base)));
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
 

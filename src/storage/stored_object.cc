@@ -46,16 +46,6 @@ ParsedCache& Cache() {
   return *cache;
 }
 
-absl::Time OldestHeartbeat(const v1::Gpu& gpu) {
-  absl::Time oldest = absl::InfiniteFuture();
-  for (const auto& c : gpu.status().conditions()) {
-    if (!c.has_last_heartbeat_time() || c.status() == "Unknown") continue;
-    const auto& ts = c.last_heartbeat_time();
-    oldest = std::min(oldest, absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos()));
-  }
-  return oldest;
-}
-
 }  // namespace
 
 size_t SetParsedCacheCapacity(size_t n) { return Cache().SetCapacity(n); }
@@ -64,7 +54,7 @@ StoredObject::StoredObject(grpc::Slice bytes, const v1::Gpu& parsed)
     : bytes_(std::move(bytes)),
       meta_(parsed.metadata()),
       health_(apimachinery::GpuHealth(parsed)),
-      oldest_heartbeat_(OldestHeartbeat(parsed)) {}
+      oldest_heartbeat_(apimachinery::OldestLiveHeartbeat(parsed.status())) {}
 
 StoredPtr StoredObject::Make(ObjectPtr obj) {
   grpc::Slice bytes(obj->ByteSizeLong());

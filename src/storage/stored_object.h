@@ -40,9 +40,9 @@ class StoredObject {
   const grpc::Slice& bytes() const { return bytes_; }
   const v1::ObjectMeta& metadata() const { return meta_; }
   apimachinery::Health health() const { return health_; }
-  // The earliest last_heartbeat_time among the conditions that are not
-  // "Unknown" (InfiniteFuture() when none): when nothing is older than a
-  // timeout, no condition of this version can have missed its heartbeat.
+  // apimachinery::OldestLiveHeartbeat() of this version's status: when it is
+  // not older than a timeout, no condition of this version can have missed
+  // its heartbeat.
   absl::Time oldest_heartbeat() const { return oldest_heartbeat_; }
 
   // The encoded spec and status messages within bytes() (empty when the
