@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -66,6 +67,8 @@ class DeviceApiServer {
   std::shared_ptr<GpuRegistry> registry_;
   std::unique_ptr<GpuService> service_;
   std::unique_ptr<GpuService> read_only_service_;
+  // Declared before the servers: destroyed after them.
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> unused_cqs_;
   std::unique_ptr<grpc::Server> api_server_;
   std::unique_ptr<grpc::Server> read_only_server_;
   std::unique_ptr<grpc::Server> health_server_;
