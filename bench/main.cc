@@ -1,7 +1,8 @@
 // devapi-bench: see bench/CMakeLists.txt and docs/performance.md.
 //
 //   devapi-bench [--targets server,etcd,floor] [--target ADDR]... [--scenarios all|get,list,...]
-//                [--size standard|tiny] [--server-bin PATH] [--etcd-bin PATH] [--out FILE.md]
+//                [--size standard|tiny] [--fanout W:R,...] [--server-bin PATH] [--etcd-bin PATH]
+//                [--out FILE.md]
 //
 // Targets: `server`, `etcd` and `floor` are spawned by the bench (temp dir, free ports);
 // `--target unix:///abs.sock` is a running device-api-server, `--target etcd://127.0.0.1:2379` a
@@ -731,7 +732,8 @@ std::string Report(const Options& o, const Results& res) {
                "usage: devapi-bench [--targets server,etcd,floor,server-sqlite] [--target unix:///abs.sock|etcd://HOST:PORT|"
                "floor=unix:///abs.sock]...\n"
                "       [--scenarios all|get,list,update,watch-fanout,slow-watcher,footprint] [--size standard|tiny]\n"
-               "       [--server-bin PATH] [--etcd-bin PATH] [--out FILE.md]\n"
+               "       [--fanout WATCHERS:RATE,... (rate 0: saturated)] [--server-bin PATH] [--etcd-bin PATH]\n"
+               "       [--out FILE.md]\n"
                "       devapi-bench --serve-floor unix:///abs.sock [--gpus N] [--conditions N]\n",
                why.c_str());
   std::exit(2);
@@ -765,6 +767,7 @@ int Main(int argc, char** argv) {
   int floor_gpus = 1024, floor_conditions = 32;
   bool targets_given = false;
   std::string scen = "all";
+  std::string fanout;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&]() -> std::string {
@@ -784,6 +787,9 @@ int Main(int argc, char** argv) {
       if (o.size_name == "tiny") o.sizes = Tiny();
       else if (o.size_name == "standard") o.sizes = Standard();
       else Usage("unknown size " + o.size_name);
+    } else if (a == "--fanout") {
+      // W:R,... (R 0: saturated) instead of the size's fan-out cases, e.g. --fanout 10:0
+      fanout = val();
     } else if (a == "--server-bin") {
       o.settings.server_bin = val();
     } else if (a == "--etcd-bin") {
@@ -810,6 +816,21 @@ int Main(int argc, char** argv) {
   for (const auto& s : scen == "all" ? all : Split(scen)) {
     if (std::find(all.begin(), all.end(), s) == all.end()) Usage("unknown scenario " + s);
     o.scenarios.insert(s);
+  }
+  if (!fanout.empty()) {
+    o.sizes.fanout.clear();
+    for (const auto& f : Split(fanout)) {
+      const auto colon = f.find(':');
+      int w = 0, r = -1;
+      try {
+        w = std::stoi(f.substr(0, colon));
+        if (colon != std::string::npos) r = std::stoi(f.substr(colon + 1));
+      } catch (const std::exception&) {
+        Usage("--fanout wants WATCHERS:RATE[,...], got " + f);
+      }
+      if (w < 1 || r < 0) Usage("--fanout wants WATCHERS:RATE[,...] (watchers >= 1, rate >= 0), got " + f);
+      o.sizes.fanout.push_back({w, r});
+    }
   }
   o.settings.gpus = o.sizes.gpus;
   o.settings.conditions = o.sizes.conditions;

@@ -165,42 +165,61 @@ absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& c
   return next;
 }
 
-absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatus(const storage::StoredObject& cur,
-                                                                  const v1::Gpu& in) {
-  const auto& cm = cur.metadata();
-  const auto& im = in.metadata();
+absl::Status GpuRegistry::CheckStatusWrite(const v1::ObjectMeta& cm, const v1::ObjectMeta& im) {
   if (!im.uid().empty() && im.uid() != cm.uid()) {
     return am::InvalidError(cm.name(), {Immutable("metadata.uid", im.uid())});
   }
   if (!im.resource_version().empty() && im.resource_version() != cm.resource_version()) {
     return am::ConflictError(cm.name());
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> GpuRegistry::CompleteStatusWrite(const storage::StoredObject& cur, const v1::GpuStatus* in_status,
+                                                     v1::Gpu* next) {
+  const auto& cm = cur.metadata();
   std::string_view spec_bytes, status_bytes;
   storage::ObjectPtr parsed;  // the whole old version, only where the bytes do not do
   if (!cur.SpecAndStatusBytes(&spec_bytes, &status_bytes)) parsed = cur.Object();
-  // Build the new object from the old metadata and spec and the new status
-  // (the old status is not copied only to be overwritten).
-  auto next = storage::NewObjectForParse(cur.bytes().size());
+  // The old metadata and spec, and the new status (the old status is not
+  // copied only to be overwritten).
   *next->mutable_metadata() = cm;
   if (parsed) {
-    if (parsed->has_spec()) *next->mutable_spec() = parsed->spec();
-  } else if (!spec_bytes.empty() &&
-             !next->mutable_spec()->ParseFromArray(spec_bytes.data(), static_cast<int>(spec_bytes.size()))) {
+    if (parsed->has_spec()) {
+      *next->mutable_spec() = parsed->spec();
+    } else {
+      next->clear_spec();
+    }
+  } else if (spec_bytes.empty()) {
+    next->clear_spec();
+  } else if (!next->mutable_spec()->ParseFromArray(spec_bytes.data(), static_cast<int>(spec_bytes.size()))) {
     return absl::InternalError(common::Cat("stored object ", cm.name(), " does not decode"));
   }
-  *next->mutable_status() = in.status();
-  // Only a condition that comes without a transition time needs the old one.
-  const bool needs_previous = std::any_of(next->status().conditions().begin(), next->status().conditions().end(),
-                                          [](const v1::Condition& c) { return !am::HasTransitionTime(c); });
-  if (needs_previous && !parsed) parsed = cur.Object();
-  am::DefaultTransitionTimes(next->mutable_status(), parsed ? &parsed->status() : nullptr, opts_.clock());
+  if (in_status != nullptr) {
+    *next->mutable_status() = *in_status;
+    // Only a condition that comes without a transition time needs the old one.
+    const bool needs_previous = std::any_of(next->status().conditions().begin(), next->status().conditions().end(),
+                                            [](const v1::Condition& c) { return !am::HasTransitionTime(c); });
+    if (needs_previous && !parsed) parsed = cur.Object();
+    am::DefaultTransitionTimes(next->mutable_status(), parsed ? &parsed->status() : nullptr, opts_.clock());
+  }
   // No change: the new status encodes to the stored status's bytes (the
   // encoding of a message without map fields is canonical, so equal bytes
   // are equal messages; a difference that is not one only costs a write).
   if (parsed ? MessageDifferencer::Equals(parsed->status(), next->status()) : EncodesTo(next->status(), status_bytes)) {
-    return nullptr;
+    return false;
   }
   if (auto s = Validate(*next); !s.ok()) return s;
+  return true;
+}
+
+absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatus(const storage::StoredObject& cur,
+                                                                  const v1::Gpu& in) {
+  if (auto s = CheckStatusWrite(cur.metadata(), in.metadata()); !s.ok()) return s;
+  auto next = storage::NewObjectForParse(cur.bytes().size());
+  auto changed = CompleteStatusWrite(cur, &in.status(), next.get());
+  if (!changed.ok()) return changed.status();
+  if (!*changed) return nullptr;
   return next;
 }
 
@@ -213,15 +232,49 @@ void GpuRegistry::Update(const v1::UpdateGpuRequest& req, storage::WriteDone don
   store_->UpdateAsync(*key, [this, &req](const v1::Gpu& cur) { return ApplyMain(cur, req.gpu()); }, std::move(done));
 }
 
-void GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::WriteDone done) {
-  if (!req.has_gpu()) return done(am::BadRequestError("resource body is required"));
+absl::StatusOr<storage::ObjectKey> GpuRegistry::StatusWriteKey(const v1::UpdateGpuStatusRequest& req) {
+  if (!req.has_gpu()) return am::BadRequestError("resource body is required");
   const auto& md = req.gpu().metadata();
   auto key = KeyFor(md.namespace_(), md.name());
+  if (!key.ok()) return key.status();
+  if (!req.gpu().has_status()) return am::BadRequestError("status is required");
+  if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return s;
+  return key;
+}
+
+void GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::WriteDone done) {
+  auto key = StatusWriteKey(req);
   if (!key.ok()) return done(key.status());
-  if (!req.gpu().has_status()) return done(am::BadRequestError("status is required"));
-  if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return done(s);
   store_->UpdateStoredAsync(
       *key, [this, &req](const storage::StoredObject& cur) { return ApplyStatus(cur, req.gpu()); }, std::move(done));
+}
+
+void GpuRegistry::UpdateStatus(v1::UpdateGpuStatusRequest* req, storage::WriteDone done) {
+  google::protobuf::Arena* arena = req->GetArena();
+  const auto& conditions = req->gpu().status().conditions();
+  if (arena == nullptr || !std::all_of(conditions.begin(), conditions.end(), am::HasTransitionTime)) {
+    return UpdateStatus(*req, std::move(done));  // copies the status (and fills in transition times)
+  }
+  auto key = StatusWriteKey(*req);
+  if (!key.ok()) return done(key.status());
+  // The new version is built on the request's arena and takes the request's
+  // status by swapping pointers instead of copying 32 conditions' strings.
+  // Every condition already has its transition time, so the status needs
+  // nothing from the old version and stays as sent across retries. The
+  // store serializes the version when it commits and does not keep it
+  // (storage::Borrowed); the request lives until `done` has run.
+  v1::Gpu* next = google::protobuf::Arena::CreateMessage<v1::Gpu>(arena);
+  next->mutable_status()->Swap(req->mutable_gpu()->mutable_status());
+  store_->UpdateStoredAsync(
+      *key,
+      [this, req, next](const storage::StoredObject& cur) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
+        if (auto s = CheckStatusWrite(cur.metadata(), req->gpu().metadata()); !s.ok()) return s;
+        auto changed = CompleteStatusWrite(cur, nullptr, next);
+        if (!changed.ok()) return changed.status();
+        if (!*changed) return nullptr;
+        return storage::Borrowed(next);
+      },
+      std::move(done));
 }
 
 void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done) {

@@ -42,6 +42,9 @@ class GpuRegistry {
   void Create(const v1::CreateGpuRequest& req, storage::WriteDone done);
   void Update(const v1::UpdateGpuRequest& req, storage::WriteDone done);
   void UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::WriteDone done);
+  // The same, free to move the request's status into the new version (the
+  // gRPC service's requests, on the call's arena).
+  void UpdateStatus(v1::UpdateGpuStatusRequest* req, storage::WriteDone done);
   void Patch(const v1::PatchGpuRequest& req, storage::WriteDone done);
   void Delete(const v1::DeleteGpuRequest& req, storage::WriteDone done);
   // Validates a watch request and turns it into store watch options.
@@ -60,6 +63,15 @@ class GpuRegistry {
   // Reads the stored version's metadata and spec bytes; the old status is
   // parsed only when an incoming condition needs its transition time.
   absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatus(const storage::StoredObject& cur, const v1::Gpu& in);
+  // UpdateStatus's preconditions: uid and resourceVersion as sent in `im`.
+  absl::Status CheckStatusWrite(const v1::ObjectMeta& cm, const v1::ObjectMeta& im);
+  // Makes `next` the new version: the stored metadata and spec of `cur`, and
+  // the status `in_status` (or, when null, the status `next` already holds),
+  // transition times filled in. False: no change; an error: invalid.
+  absl::StatusOr<bool> CompleteStatusWrite(const storage::StoredObject& cur, const v1::GpuStatus* in_status,
+                                           v1::Gpu* next);
+  // Checks an UpdateStatus request's shape and names its object.
+  absl::StatusOr<storage::ObjectKey> StatusWriteKey(const v1::UpdateGpuStatusRequest& req);
 
   storage::StorePtr store_;
   RegistryOptions opts_;

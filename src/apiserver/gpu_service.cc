@@ -222,8 +222,8 @@ grpc::ServerUnaryReactor* GpuService::UpdateGpu(Ctx* /*ctx*/, const Bytes* raw, 
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
   return Write<v1::UpdateGpuStatusRequest>("update_status", raw, resp, false,
-                                           [this](const auto& req, storage::WriteDone done) {
-                                             registry_->UpdateStatus(req, std::move(done));
+                                           [this](auto& req, storage::WriteDone done) {
+                                             registry_->UpdateStatus(&req, std::move(done));
                                            });
 }
 

@@ -65,6 +65,11 @@ std::shared_ptr<v1::Gpu> NewObject(const v1::Gpu* like = nullptr);
 std::shared_ptr<v1::Gpu> NewObjectForParse(size_t serialized_bytes);
 // A copy of `src` made with NewObject().
 std::shared_ptr<v1::Gpu> CopyObject(const v1::Gpu& src);
+// `obj` handed to the store as an update's next version without giving it
+// away: a shared_ptr that owns nothing. The store serializes it when it
+// commits and keeps no reference (StoredObject::Make), so `obj` need only
+// live until the write is answered.
+std::shared_ptr<v1::Gpu> Borrowed(v1::Gpu* obj);
 
 // A write's outcome: the committed object (a delete: the deleted object with
 // the deletion's RV) or the error.

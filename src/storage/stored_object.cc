@@ -59,6 +59,9 @@ StoredObject::StoredObject(grpc::Slice bytes, const v1::Gpu& parsed)
 StoredPtr StoredObject::Make(ObjectPtr obj) {
   grpc::Slice bytes(obj->ByteSizeLong());
   obj->SerializeWithCachedSizesToArray(const_cast<uint8_t*>(bytes.begin()));
+  if (obj.use_count() == 0) {  // borrowed: may die once the write is answered
+    return std::make_shared<StoredObject>(std::move(bytes), *obj);
+  }
   return Make(std::move(bytes), std::move(obj));
 }
 

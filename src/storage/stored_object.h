@@ -27,7 +27,9 @@ using ObjectPtr = std::shared_ptr<const v1::Gpu>;
 class StoredObject {
  public:
   // A committed version (its resource version stamped): serialized once here.
-  // `obj` is kept as the parsed form while it is recently used.
+  // `obj` is kept as the parsed form while it is recently used, unless it is
+  // borrowed (storage::Borrowed: a pointer that owns nothing), which is only
+  // read here.
   static std::shared_ptr<const StoredObject> Make(ObjectPtr obj);
   // A version read back as bytes (a durable backend's row), with `parsed`
   // decoded from exactly these bytes.

@@ -159,6 +159,39 @@ TEST_P(BadInput, WritesOnReadOnlySocket) {
   EXPECT_TRUE(w.Quiet(absl::Milliseconds(100)));
 }
 
+// An UpdateStatus whose conditions all carry their transition times takes
+// the request's status without copying it: an invalid one is still rejected
+// with every problem named, the stored version is left as it was, and a
+// valid write after it commits in full.
+TEST_P(BadInput, InvalidStatusWithTransitionTimesLosesNothing) {
+  v1::Gpu in = MakeGpu("gpu-st");
+  *in.mutable_status()->add_conditions() = MakeCondition("Ready", "True");
+  in.mutable_spec()->set_product_name("H100");
+  v1::Gpu g;
+  ASSERT_TRUE(CreateGpu(stub(), in, &g).ok());
+  ASSERT_TRUE(g.status().conditions(0).has_last_transition_time());
+
+  v1::Gpu bad = g;
+  bad.mutable_status()->mutable_conditions(0)->set_status("Maybe");
+  *bad.mutable_status()->add_conditions() = bad.status().conditions(0);  // a duplicate type too
+  auto s = UpdateGpuStatus(stub(), bad);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("Maybe"));
+  v1::Gpu stored = MustGet("gpu-st");
+  EXPECT_EQ(stored.metadata().resource_version(), g.metadata().resource_version());
+  EXPECT_EQ(stored.status().SerializeAsString(), g.status().SerializeAsString());
+
+  v1::Gpu good = g;
+  good.mutable_status()->mutable_conditions(0)->set_status("False");
+  good.mutable_status()->mutable_conditions(0)->set_message("xid 79");
+  v1::Gpu out;
+  ASSERT_TRUE(UpdateGpuStatus(stub(), good, &out).ok());
+  EXPECT_NE(out.metadata().resource_version(), g.metadata().resource_version());
+  EXPECT_EQ(out.spec().product_name(), "H100");
+  EXPECT_EQ(out.status().SerializeAsString(), good.status().SerializeAsString());
+  EXPECT_EQ(MustGet("gpu-st").SerializeAsString(), out.SerializeAsString());
+}
+
 DEVICEAPI_CONFORMANCE_SUITE(BadInput);
 
 }  // namespace
