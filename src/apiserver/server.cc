@@ -160,8 +160,8 @@ absl::Status DeviceApiServer::Init() {
   // Reflection (libgrpc++_reflection 1.51) is the one synchronous service: with
   // it, every server gets a pool of sync-server threads that poll the sockets
   // too (gRPC's pollers are process-wide), so they pick up API traffic and
-  // hand it to the callback threads: measured 1.4 context switches and 25 %
-  // more server CPU per Get. A server that also has a completion queue of its
+  // hand it to the callback threads (measured: 1.4 more context switches per
+  // Get, docs/performance.md). A server that also has a completion queue of its
   // own is "hybrid" to gRPC, and its sync threads then wait on non-polling
   // queues instead. The queue is never used: only shut down at the end.
   auto keep_sync_threads_off_sockets = [this](grpc::ServerBuilder& b) {
