@@ -10,6 +10,7 @@
 // Scenarios: get, list, update, watch-fanout, slow-watcher, footprint (spawned targets only).
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -820,15 +821,16 @@ int Main(int argc, char** argv) {
   if (!fanout.empty()) {
     o.sizes.fanout.clear();
     for (const auto& f : Split(fanout)) {
-      const auto colon = f.find(':');
+      // Both numbers whole, nothing else: "10x:0" or "10:0:5" is an error, not 10:0.
       int w = 0, r = -1;
-      try {
-        w = std::stoi(f.substr(0, colon));
-        if (colon != std::string::npos) r = std::stoi(f.substr(colon + 1));
-      } catch (const std::exception&) {
-        Usage("--fanout wants WATCHERS:RATE[,...], got " + f);
+      const char* end = f.data() + f.size();
+      auto [p, e1] = std::from_chars(f.data(), end, w);
+      bool ok = e1 == std::errc() && p != end && *p == ':';
+      if (ok) {
+        auto [q, e2] = std::from_chars(p + 1, end, r);
+        ok = e2 == std::errc() && q == end;
       }
-      if (w < 1 || r < 0) Usage("--fanout wants WATCHERS:RATE[,...] (watchers >= 1, rate >= 0), got " + f);
+      if (!ok || w < 1 || r < 0) Usage("--fanout wants WATCHERS:RATE[,...] (watchers >= 1, rate >= 0), got " + f);
       o.sizes.fanout.push_back({w, r});
     }
   }

@@ -165,19 +165,17 @@ absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& c
   return next;
 }
 
-absl::Status GpuRegistry::CheckStatusWrite(const v1::ObjectMeta& cm, const v1::ObjectMeta& im) {
+absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatusTo(const storage::StoredObject& cur,
+                                                                    const v1::ObjectMeta& im,
+                                                                    const v1::GpuStatus* in_status,
+                                                                    std::shared_ptr<v1::Gpu> next) {
+  const auto& cm = cur.metadata();
   if (!im.uid().empty() && im.uid() != cm.uid()) {
     return am::InvalidError(cm.name(), {Immutable("metadata.uid", im.uid())});
   }
   if (!im.resource_version().empty() && im.resource_version() != cm.resource_version()) {
     return am::ConflictError(cm.name());
   }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<bool> GpuRegistry::CompleteStatusWrite(const storage::StoredObject& cur, const v1::GpuStatus* in_status,
-                                                     v1::Gpu* next) {
-  const auto& cm = cur.metadata();
   std::string_view spec_bytes, status_bytes;
   storage::ObjectPtr parsed;  // the whole old version, only where the bytes do not do
   if (!cur.SpecAndStatusBytes(&spec_bytes, &status_bytes)) parsed = cur.Object();
@@ -207,20 +205,15 @@ absl::StatusOr<bool> GpuRegistry::CompleteStatusWrite(const storage::StoredObjec
   // encoding of a message without map fields is canonical, so equal bytes
   // are equal messages; a difference that is not one only costs a write).
   if (parsed ? MessageDifferencer::Equals(parsed->status(), next->status()) : EncodesTo(next->status(), status_bytes)) {
-    return false;
+    return nullptr;
   }
   if (auto s = Validate(*next); !s.ok()) return s;
-  return true;
+  return next;
 }
 
 absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatus(const storage::StoredObject& cur,
                                                                   const v1::Gpu& in) {
-  if (auto s = CheckStatusWrite(cur.metadata(), in.metadata()); !s.ok()) return s;
-  auto next = storage::NewObjectForParse(cur.bytes().size());
-  auto changed = CompleteStatusWrite(cur, &in.status(), next.get());
-  if (!changed.ok()) return changed.status();
-  if (!*changed) return nullptr;
-  return next;
+  return ApplyStatusTo(cur, in.metadata(), &in.status(), storage::NewObjectForParse(cur.bytes().size()));
 }
 
 void GpuRegistry::Update(const v1::UpdateGpuRequest& req, storage::WriteDone done) {
@@ -267,12 +260,8 @@ void GpuRegistry::UpdateStatus(v1::UpdateGpuStatusRequest* req, storage::WriteDo
   next->mutable_status()->Swap(req->mutable_gpu()->mutable_status());
   store_->UpdateStoredAsync(
       *key,
-      [this, req, next](const storage::StoredObject& cur) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
-        if (auto s = CheckStatusWrite(cur.metadata(), req->gpu().metadata()); !s.ok()) return s;
-        auto changed = CompleteStatusWrite(cur, nullptr, next);
-        if (!changed.ok()) return changed.status();
-        if (!*changed) return nullptr;
-        return storage::Borrowed(next);
+      [this, req, next](const storage::StoredObject& cur) {
+        return ApplyStatusTo(cur, req->gpu().metadata(), nullptr, storage::Borrowed(next));
       },
       std::move(done));
 }

@@ -63,13 +63,14 @@ class GpuRegistry {
   // Reads the stored version's metadata and spec bytes; the old status is
   // parsed only when an incoming condition needs its transition time.
   absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatus(const storage::StoredObject& cur, const v1::Gpu& in);
-  // UpdateStatus's preconditions: uid and resourceVersion as sent in `im`.
-  absl::Status CheckStatusWrite(const v1::ObjectMeta& cm, const v1::ObjectMeta& im);
-  // Makes `next` the new version: the stored metadata and spec of `cur`, and
-  // the status `in_status` (or, when null, the status `next` already holds),
-  // transition times filled in. False: no change; an error: invalid.
-  absl::StatusOr<bool> CompleteStatusWrite(const storage::StoredObject& cur, const v1::GpuStatus* in_status,
-                                           v1::Gpu* next);
+  // The status write both paths share: checks the uid and resourceVersion
+  // sent in `im`, then makes `next` the new version from the stored
+  // metadata and spec of `cur` and the status `in_status` (copied, transition
+  // times filled in) or, when null, the status `next` already holds. Returns
+  // `next`, null for no change, or the error.
+  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatusTo(const storage::StoredObject& cur, const v1::ObjectMeta& im,
+                                                         const v1::GpuStatus* in_status,
+                                                         std::shared_ptr<v1::Gpu> next);
   // Checks an UpdateStatus request's shape and names its object.
   absl::StatusOr<storage::ObjectKey> StatusWriteKey(const v1::UpdateGpuStatusRequest& req);
 

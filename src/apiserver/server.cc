@@ -160,7 +160,7 @@ absl::Status DeviceApiServer::Init() {
   // Reflection (libgrpc++_reflection 1.51) is the one synchronous service: with
   // it, every server gets a pool of sync-server threads that poll the sockets
   // too (gRPC's pollers are process-wide), so they pick up API traffic and
-  // hand it to the callback threads (measured: 1.4 more context switches per
+  // hand it to the callback threads (measured: 0.7 more context switches per
   // Get, docs/performance.md). A server that also has a completion queue of its
   // own is "hybrid" to gRPC, and its sync threads then wait on non-polling
   // queues instead. The queue is never used: only shut down at the end.

@@ -177,6 +177,7 @@ TEST_P(BadInput, InvalidStatusWithTransitionTimesLosesNothing) {
   auto s = UpdateGpuStatus(stub(), bad);
   EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("Maybe"));
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("Duplicate value"));
   v1::Gpu stored = MustGet("gpu-st");
   EXPECT_EQ(stored.metadata().resource_version(), g.metadata().resource_version());
   EXPECT_EQ(stored.status().SerializeAsString(), g.status().SerializeAsString());
