@@ -112,10 +112,9 @@ void FloorWatch::OnDone() {
   delete this;
 }
 
-using FloorBase = v1::GpuService::WithRawCallbackMethod_GetGpu<
-    v1::GpuService::WithRawCallbackMethod_ListGpus<v1::GpuService::WithRawCallbackMethod_UpdateGpuStatus<
-        v1::GpuService::WithRawCallbackMethod_CreateGpu<
-            v1::GpuService::WithRawCallbackMethod_WatchGpus<v1::GpuService::CallbackService>>>>>;
+using FloorBase = v1::GpuService::WithRawCallbackMethod_GetGpu<v1::GpuService::WithRawCallbackMethod_ListGpus<
+    v1::GpuService::WithRawCallbackMethod_UpdateGpuStatus<v1::GpuService::WithRawCallbackMethod_CreateGpu<
+        v1::GpuService::WithRawCallbackMethod_WatchGpus<v1::GpuService::CallbackService>>>>>;
 
 class FloorService final : public FloorBase {
  public:

@@ -4,7 +4,8 @@
 // into a WatchGpusResponse once (one copy) and queues that same slice on every open WatchGpus
 // stream, one write in flight per stream. It is the physical limit of gRPC on the machine, the
 // yardstick every target of docs/performance.md is a ratio to.
-#pragma once
+#ifndef DEVICEAPI_BENCH_FLOOR_SERVER_H_
+#define DEVICEAPI_BENCH_FLOOR_SERVER_H_
 
 #include <string>
 
@@ -14,3 +15,5 @@ namespace devapi_bench {
 int RunFloorServer(const std::string& address, int gpus, int conditions);
 
 }  // namespace devapi_bench
+
+#endif  // DEVICEAPI_BENCH_FLOOR_SERVER_H_

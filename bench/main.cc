@@ -8,6 +8,7 @@
 // `--target unix:///abs.sock` is a running device-api-server, `--target etcd://127.0.0.1:2379` a
 // running etcd, `--target floor=unix:///abs.sock` a running floor (`devapi-bench --serve-floor`).
 // Scenarios: get, list, update, watch-fanout, slow-watcher, footprint (spawned targets only).
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -25,7 +26,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -45,8 +45,8 @@ constexpr int64_t kSec = 1000000000;
 
 struct Sizes {
   int gpus, conditions;
-  double unary_s;                 // per closed-loop measurement
-  std::vector<int> get_clients;   // concurrency levels for Get throughput
+  double unary_s;                // per closed-loop measurement
+  std::vector<int> get_clients;  // concurrency levels for Get throughput
   std::vector<int> update_clients;
   double list_s;
   struct Fan {
@@ -60,9 +60,18 @@ struct Sizes {
 };
 
 Sizes Standard() {
-  return Sizes{1024, 32, 2.0, {1, 4, 16, 64}, {1, 16}, 2.0,
+  return Sizes{1024,
+               32,
+               2.0,
+               {1, 4, 16, 64},
+               {1, 16},
+               2.0,
                {{1, 1000}, {10, 1000}, {100, 100}, {1000, 10}, {10, 0}, {100, 0}},
-               3.0, 100, 100, 4.0, 100};
+               3.0,
+               100,
+               100,
+               4.0,
+               100};
 }
 
 Sizes Tiny() {
@@ -75,7 +84,7 @@ Sizes Tiny() {
 struct Measure {
   bool has_lat = false;
   double p50 = 0, p99 = 0, p999 = 0, max = 0;
-  double rate = 0;  // per second
+  double rate = 0;   // per second
   std::string unit;  // of rate
   std::string note;
   int64_t value = -1;  // footprint rows: bytes or ns
@@ -95,7 +104,7 @@ Measure FromLatencies(Latencies& l, double rate, const std::string& unit) {
 }
 
 struct Results {
-  std::vector<std::string> order;                          // row keys in order
+  std::vector<std::string> order;                           // row keys in order
   std::map<std::string, std::map<std::string, Measure>> m;  // row -> target -> measure
   void Put(const std::string& row, const std::string& target, Measure x) {
     if (!m.count(row)) order.push_back(row);
@@ -112,12 +121,13 @@ struct Results {
 void PrintMeasure(const std::string& row, const std::string& target, const Measure& x) {
   if (x.value >= 0) {
     std::fprintf(stderr, "  %-44s %-18s %s\n", row.c_str(), target.c_str(),
-                 x.unit == "bytes" ? FormatBytes(x.value).c_str() : FormatUs(static_cast<double>(x.value) / 1000).c_str());
+                 x.unit == "bytes" ? FormatBytes(x.value).c_str()
+                                   : FormatUs(static_cast<double>(x.value) / 1000).c_str());
     return;
   }
-  std::fprintf(stderr, "  %-44s %-18s p50 %-9s p99 %-9s p999 %-9s max %-9s %s %s %s\n", row.c_str(), target.c_str(),
-               FormatUs(x.p50).c_str(), FormatUs(x.p99).c_str(), FormatUs(x.p999).c_str(), FormatUs(x.max).c_str(),
-               FormatRate(x.rate).c_str(), x.unit.c_str(), x.note.c_str());
+  std::fprintf(stderr, "  %-44s %-18s p50 %-9s p99 %-9s p999 %-9s max %-9s %s %s %s\n", row.c_str(),
+               target.c_str(), FormatUs(x.p50).c_str(), FormatUs(x.p99).c_str(), FormatUs(x.p999).c_str(),
+               FormatUs(x.max).c_str(), FormatRate(x.rate).c_str(), x.unit.c_str(), x.note.c_str());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,8 +141,8 @@ struct UnaryRun {
   std::string first_error;
 };
 
-UnaryRun RunUnary(const Target& t, const std::string& method, const std::function<grpc::ByteBuffer(int, uint64_t)>& req,
-                  int clients, double seconds) {
+UnaryRun RunUnary(const Target& t, const std::string& method,
+                  const std::function<grpc::ByteBuffer(int, uint64_t)>& req, int clients, double seconds) {
   struct Chain {
     std::shared_ptr<grpc::Channel> ch;
     std::unique_ptr<grpc::GenericStub> stub;
@@ -280,7 +290,8 @@ class WatchSet {
   WatchSet(const Target& t, int healthy, int stalled) {
     const int n = healthy + stalled;
     const int nch = std::max(1, (n + 49) / 50);
-    for (int c = 0; c < nch; ++c) stubs_.push_back(std::make_unique<grpc::GenericStub>(NewChannel(t.address(), 2000 + c)));
+    for (int c = 0; c < nch; ++c)
+      stubs_.push_back(std::make_unique<grpc::GenericStub>(NewChannel(t.address(), 2000 + c)));
     for (int i = 0; i < n; ++i) {
       streams_.push_back(std::make_unique<WatchStream>(t, stubs_[i % nch].get(), i >= healthy, &from_, &to_));
     }
@@ -300,7 +311,8 @@ class WatchSet {
       for (auto& s : streams_) {
         if (s->any() == 0) {
           all = false;
-          if (s->done()) throw std::runtime_error("watch ended during set-up: " + s->status().error_message());
+          if (s->done())
+            throw std::runtime_error("watch ended during set-up: " + s->status().error_message());
         }
       }
       if (all) return;
@@ -417,7 +429,8 @@ FanoutRun RunFanout(Target& t, int watchers, int stalled, int rate, double secon
     for (auto& th : threads) th.join();
     const int64_t drain = NowNs() + 5 * kSec;
     const uint64_t want = writes.load() * static_cast<uint64_t>(set.healthy());
-    while (set.HealthyCount() < want && NowNs() < drain) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    while (set.HealthyCount() < want && NowNs() < drain)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   FanoutRun r;
   r.writes = writes.load();
@@ -458,8 +471,8 @@ void RunPerfScenarios(const Options& o, const TargetSpec& spec, Results* res) {
   const Sizes& z = o.sizes;
   auto t = Target::Open(spec, o.settings);
   const std::string tn = t->name();
-  std::fprintf(stderr, "%s at %s: loading %d GPUs x %d conditions\n", tn.c_str(), t->address().c_str(), z.gpus,
-               z.conditions);
+  std::fprintf(stderr, "%s at %s: loading %d GPUs x %d conditions\n", tn.c_str(), t->address().c_str(),
+               z.gpus, z.conditions);
   t->Load(z.gpus);
   auto note = [](const UnaryRun& r) {
     return r.errors ? "errors " + std::to_string(r.errors) + ": " + r.first_error : std::string();
@@ -467,7 +480,8 @@ void RunPerfScenarios(const Options& o, const TargetSpec& spec, Results* res) {
   if (Want(o, "get")) {
     const grpc::ByteBuffer req = t->get_request();
     for (int c : z.get_clients) {
-      UnaryRun r = RunUnary(*t, t->get_method(), [&](int, uint64_t) { return req; }, c, z.unary_s);
+      UnaryRun r = RunUnary(
+          *t, t->get_method(), [&](int, uint64_t) { return req; }, c, z.unary_s);
       Measure m = FromLatencies(r.lat, r.rate, "gets");
       m.note = note(r);
       Record(res, "get: " + std::to_string(c) + (c == 1 ? " client" : " clients"), tn, m);
@@ -475,10 +489,12 @@ void RunPerfScenarios(const Options& o, const TargetSpec& spec, Results* res) {
   }
   if (Want(o, "list")) {
     const grpc::ByteBuffer req = t->list_request();
-    UnaryRun r = RunUnary(*t, t->list_method(), [&](int, uint64_t) { return req; }, 1, z.list_s);
+    UnaryRun r = RunUnary(
+        *t, t->list_method(), [&](int, uint64_t) { return req; }, 1, z.list_s);
     Measure m = FromLatencies(r.lat, r.rate, "lists");
     m.note = note(r);
-    Record(res, "list: " + std::to_string(z.gpus) + " GPUs x " + std::to_string(z.conditions) + " conditions", tn, m);
+    Record(res, "list: " + std::to_string(z.gpus) + " GPUs x " + std::to_string(z.conditions) + " conditions",
+           tn, m);
   }
   if (Want(o, "update")) {
     for (int c : z.update_clients) {
@@ -507,8 +523,9 @@ void RunPerfScenarios(const Options& o, const TargetSpec& spec, Results* res) {
       FanoutRun r = RunFanout(*t, z.slow_healthy, stalled, z.slow_rate, z.slow_s);
       Measure m = FromLatencies(r.lat, r.delivered_rate, "events");
       if (r.lost || r.ended) m.note = "lost " + std::to_string(r.lost) + ", ended " + std::to_string(r.ended);
-      Record(res, "slow-watcher: " + std::to_string(z.slow_healthy) + " healthy x " + std::to_string(z.slow_rate) +
-                      "/s, " + (stalled ? "1 stalled" : "none stalled"),
+      Record(res,
+             "slow-watcher: " + std::to_string(z.slow_healthy) + " healthy x " + std::to_string(z.slow_rate) +
+                 "/s, " + (stalled ? "1 stalled" : "none stalled"),
              tn, m);
     }
   }
@@ -534,7 +551,8 @@ void RunFootprint(const Options& o, const TargetSpec& spec, Results* res) {
   Record(res, "footprint: RSS idle", tn, Value(RssBytes(t->pid()), "bytes"));
   t->Load(z.gpus);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  Record(res, "footprint: RSS with " + std::to_string(z.gpus) + " GPUs", tn, Value(RssBytes(t->pid()), "bytes"));
+  Record(res, "footprint: RSS with " + std::to_string(z.gpus) + " GPUs", tn,
+         Value(RssBytes(t->pid()), "bytes"));
   {
     WatchSet set(*t, z.footprint_watchers, 0);
     auto wch = NewChannel(t->address(), 3000);
@@ -548,8 +566,8 @@ void RunFootprint(const Options& o, const TargetSpec& spec, Results* res) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     Record(res,
-           "footprint: RSS with " + std::to_string(z.gpus) + " GPUs + " + std::to_string(z.footprint_watchers) +
-               " watchers",
+           "footprint: RSS with " + std::to_string(z.gpus) + " GPUs + " +
+               std::to_string(z.footprint_watchers) + " watchers",
            tn, Value(RssBytes(t->pid()), "bytes"));
   }
 }
@@ -562,8 +580,8 @@ std::string Cell(const Measure* m) {
   if (m->value >= 0) {
     return m->unit == "bytes" ? FormatBytes(m->value) : FormatUs(static_cast<double>(m->value) / 1000);
   }
-  return FormatUs(m->p50) + " / " + FormatUs(m->p99) + " / " + FormatUs(m->p999) + " / " + FormatUs(m->max) + " / " +
-         FormatRate(m->rate);
+  return FormatUs(m->p50) + " / " + FormatUs(m->p99) + " / " + FormatUs(m->p999) + " / " + FormatUs(m->max) +
+         " / " + FormatRate(m->rate);
 }
 
 std::string Ratio(double a, double b) {
@@ -627,8 +645,8 @@ std::string Report(const Options& o, const Results& res) {
     const std::string unit = ms ? ms->unit : me ? me->unit : mf->unit;
     const double vs = FieldOf(ms, f), ve = FieldOf(me, f), vf = FieldOf(mf, f);
     md << "| " << what << " | " << FormatField(vs, f, unit) << " | " << FormatField(ve, f, unit) << " | "
-       << FormatField(vf, f, unit) << " | " << Ratio(vs, vf) << " | " << Ratio(vs, ve) << " | " << target << " | "
-       << judge(vs, vf, ve) << " |\n";
+       << FormatField(vf, f, unit) << " | " << Ratio(vs, vf) << " | " << Ratio(vs, ve) << " | " << target
+       << " | " << judge(vs, vf, ve) << " |\n";
   };
   const Sizes& z = o.sizes;
   const std::string one = "get: 1 client";
@@ -647,13 +665,14 @@ std::string Report(const Options& o, const Results& res) {
     const bool goal = fo.watchers == 10 || fo.watchers == 100 || &fo == &z.fanout.back() ||
                       (o.size_name == "tiny" && fo.watchers > 1);
     if (fo.rate == 0) {
-      row("Fan-out " + std::to_string(fo.watchers) + " watchers, saturated: delivered events/s", r, Goal::kRate,
-          goal ? "≥ 0.8× floor and ≥ 3× etcd" : "(info)", [goal](double s, double f, double e) {
+      row("Fan-out " + std::to_string(fo.watchers) + " watchers, saturated: delivered events/s", r,
+          Goal::kRate, goal ? "≥ 0.8× floor and ≥ 3× etcd" : "(info)", [goal](double s, double f, double e) {
             if (!goal) return std::string("–");
             return Verdict(s > 0 && f > 0, s >= 0.8 * f && (e <= 0 || s >= 3 * e));
           });
     } else {
-      row("Fan-out " + std::to_string(fo.watchers) + " watchers × " + std::to_string(fo.rate) + "/s: delivery p99",
+      row("Fan-out " + std::to_string(fo.watchers) + " watchers × " + std::to_string(fo.rate) +
+              "/s: delivery p99",
           r, Goal::kP99, goal ? "≤ 2× floor" : "(info)", [goal](double s, double f, double) {
             if (!goal) return std::string("–");
             return Verdict(s > 0 && f > 0, s <= 2 * f);
@@ -676,14 +695,15 @@ std::string Report(const Options& o, const Results& res) {
         std::snprintf(buf, sizeof(buf), "%.2f×", v);
         return std::string(buf);
       };
-      md << "| Stalled watcher: healthy p99 with / without | " << fmt(rs) << " | " << fmt(re) << " | " << fmt(rf)
-         << " | – | – | < 1.10× | " << Verdict(rs > 0, rs < 1.10) << " |\n";
+      md << "| Stalled watcher: healthy p99 with / without | " << fmt(rs) << " | " << fmt(re) << " | "
+         << fmt(rf) << " | – | – | < 1.10× | " << Verdict(rs > 0, rs < 1.10) << " |\n";
     }
   }
   const std::string rss = "footprint: RSS with " + std::to_string(z.gpus) + " GPUs + " +
                           std::to_string(z.footprint_watchers) + " watchers";
   row("RSS, " + std::to_string(z.gpus) + " GPUs + " + std::to_string(z.footprint_watchers) + " watchers", rss,
-      Goal::kValue, "≤ 32 MiB", [](double s, double, double) { return Verdict(s > 0, s <= 32.0 * 1024 * 1024); });
+      Goal::kValue, "≤ 32 MiB",
+      [](double s, double, double) { return Verdict(s > 0, s <= 32.0 * 1024 * 1024); });
   row("Start to first answer", "footprint: start to first answer", Goal::kValue, "≤ 100 ms",
       [](double s, double, double) { return Verdict(s > 0, s <= 100e6); });
 
@@ -704,11 +724,12 @@ std::string Report(const Options& o, const Results& res) {
   const bool with_sqlite = std::any_of(res.order.begin(), res.order.end(),
                                        [&](const std::string& r) { return res.Get(r, Q) != nullptr; });
   md << "\n#### All measurements (p50 / p99 / p999 / max / throughput)\n\n";
-  md << "| Scenario | device-api-server | etcd | floor |" << (with_sqlite ? " device-api-server (sqlite) |" : "")
-     << "\n|---|---|---|---|" << (with_sqlite ? "---|" : "") << "\n";
+  md << "| Scenario | device-api-server | etcd | floor |"
+     << (with_sqlite ? " device-api-server (sqlite) |" : "") << "\n|---|---|---|---|"
+     << (with_sqlite ? "---|" : "") << "\n";
   for (const auto& r : res.order) {
-    md << "| " << r << " | " << Cell(res.Get(r, S)) << " | " << Cell(res.Get(r, E)) << " | " << Cell(res.Get(r, F))
-       << " |";
+    md << "| " << r << " | " << Cell(res.Get(r, S)) << " | " << Cell(res.Get(r, E)) << " | "
+       << Cell(res.Get(r, F)) << " |";
     if (with_sqlite) md << " " << Cell(res.Get(r, Q)) << " |";
     md << "\n";
   }
@@ -728,15 +749,17 @@ std::string Report(const Options& o, const Results& res) {
 // ---------------------------------------------------------------------------------------------
 
 [[noreturn]] void Usage(const std::string& why) {
-  std::fprintf(stderr,
-               "devapi-bench: %s\n"
-               "usage: devapi-bench [--targets server,etcd,floor,server-sqlite] [--target unix:///abs.sock|etcd://HOST:PORT|"
-               "floor=unix:///abs.sock]...\n"
-               "       [--scenarios all|get,list,update,watch-fanout,slow-watcher,footprint] [--size standard|tiny]\n"
-               "       [--fanout WATCHERS:RATE,... (rate 0: saturated)] [--server-bin PATH] [--etcd-bin PATH]\n"
-               "       [--out FILE.md]\n"
-               "       devapi-bench --serve-floor unix:///abs.sock [--gpus N] [--conditions N]\n",
-               why.c_str());
+  std::fprintf(
+      stderr,
+      "devapi-bench: %s\n"
+      "usage: devapi-bench [--targets server,etcd,floor,server-sqlite] [--target "
+      "unix:///abs.sock|etcd://HOST:PORT|"
+      "floor=unix:///abs.sock]...\n"
+      "       [--scenarios all|get,list,update,watch-fanout,slow-watcher,footprint] [--size standard|tiny]\n"
+      "       [--fanout WATCHERS:RATE,... (rate 0: saturated)] [--server-bin PATH] [--etcd-bin PATH]\n"
+      "       [--out FILE.md]\n"
+      "       devapi-bench --serve-floor unix:///abs.sock [--gpus N] [--conditions N]\n",
+      why.c_str());
   std::exit(2);
 }
 
@@ -785,9 +808,12 @@ int Main(int argc, char** argv) {
       scen = val();
     } else if (a == "--size") {
       o.size_name = val();
-      if (o.size_name == "tiny") o.sizes = Tiny();
-      else if (o.size_name == "standard") o.sizes = Standard();
-      else Usage("unknown size " + o.size_name);
+      if (o.size_name == "tiny")
+        o.sizes = Tiny();
+      else if (o.size_name == "standard")
+        o.sizes = Standard();
+      else
+        Usage("unknown size " + o.size_name);
     } else if (a == "--fanout") {
       // W:R,... (R 0: saturated) instead of the size's fan-out cases, e.g. --fanout 10:0
       fanout = val();
@@ -811,7 +837,8 @@ int Main(int argc, char** argv) {
   }
   if (!serve_floor.empty()) return RunFloorServer(serve_floor, floor_gpus, floor_conditions);
   if (!targets_given) {
-    o.targets = {ParseTarget("server"), ParseTarget("etcd"), ParseTarget("floor"), ParseTarget("server-sqlite")};
+    o.targets = {ParseTarget("server"), ParseTarget("etcd"), ParseTarget("floor"),
+                 ParseTarget("server-sqlite")};
   }
   const std::vector<std::string> all = {"get", "list", "update", "watch-fanout", "slow-watcher", "footprint"};
   for (const auto& s : scen == "all" ? all : Split(scen)) {
@@ -830,7 +857,8 @@ int Main(int argc, char** argv) {
         auto [q, e2] = std::from_chars(p + 1, end, r);
         ok = e2 == std::errc() && q == end;
       }
-      if (!ok || w < 1 || r < 0) Usage("--fanout wants WATCHERS:RATE[,...] (watchers >= 1, rate >= 0), got " + f);
+      if (!ok || w < 1 || r < 0)
+        Usage("--fanout wants WATCHERS:RATE[,...] (watchers >= 1, rate >= 0), got " + f);
       o.sizes.fanout.push_back({w, r});
     }
   }
@@ -840,7 +868,8 @@ int Main(int argc, char** argv) {
   Results res;
   const int64_t t0 = NowNs();
   for (const auto& spec : o.targets) {
-    if (spec.kind == Kind::kEtcd && spec.address.empty() && ::access(o.settings.etcd_bin.c_str(), X_OK) != 0) {
+    if (spec.kind == Kind::kEtcd && spec.address.empty() &&
+        ::access(o.settings.etcd_bin.c_str(), X_OK) != 0) {
       std::fprintf(stderr, "etcd: skipped (%s not installed; scripts/install-deps.sh installs etcd-server)\n",
                    o.settings.etcd_bin.c_str());
       continue;
@@ -854,9 +883,10 @@ int Main(int argc, char** argv) {
   }
   std::string md = Report(o, res);
   char hdr[256];
-  std::snprintf(hdr, sizeof(hdr), "Size `%s`: %d GPUs × %d conditions (%zu-byte objects); suite ran in %.0f s.\n\n",
-                o.size_name.c_str(), o.sizes.gpus, o.sizes.conditions,
-                MakeBenchGpu(0, o.sizes.conditions, 1).ByteSizeLong(), static_cast<double>(NowNs() - t0) / kSec);
+  std::snprintf(
+      hdr, sizeof(hdr), "Size `%s`: %d GPUs × %d conditions (%zu-byte objects); suite ran in %.0f s.\n\n",
+      o.size_name.c_str(), o.sizes.gpus, o.sizes.conditions,
+      MakeBenchGpu(0, o.sizes.conditions, 1).ByteSizeLong(), static_cast<double>(NowNs() - t0) / kSec);
   md = hdr + md;
   std::cout << md;
   if (!o.out.empty()) {

@@ -106,8 +106,8 @@ std::string Fmt(double ms) {
 // A child process (posix_spawn), stdout+stderr to `log`, our environment plus `env`.
 class Child {
  public:
-  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                                      const std::string& log) {
+  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv,
+                                      const std::map<std::string, std::string>& env, const std::string& log) {
     std::vector<std::string> envs;
     for (char** e = environ; *e != nullptr; ++e) {
       std::string kv = *e;
@@ -221,7 +221,8 @@ std::vector<nlohmann::json> Devices(int n) {
   std::vector<nlohmann::json> out;
   for (int i = 0; i < n; ++i) {
     char uuid[64], bus[32], serial[32];
-    std::snprintf(uuid, sizeof(uuid), "GPU-%08X-BE0C-4A11-9000-%012d", 0xB0000000u + static_cast<unsigned>(i), i);
+    std::snprintf(uuid, sizeof(uuid), "GPU-%08X-BE0C-4A11-9000-%012d", 0xB0000000u + static_cast<unsigned>(i),
+                  i);
     std::snprintf(bus, sizeof(bus), "0000:%02x:00.0", (0x18 + i * 0x10) & 0xff);
     std::snprintf(serial, sizeof(serial), "165232200%04d", i);
     out.push_back({{"uuid", uuid},
@@ -341,9 +342,10 @@ std::unique_ptr<Clientset> Bench::Connect(absl::Duration timeout) {
 
 bool Bench::StartServer() {
   const std::string log = dir_ + "/server-" + std::to_string(++server_starts_) + ".log";
-  server_ = Child::Spawn({f_.server_bin, "--bind-address", "unix://" + sock_, "--health-probe-bind-address",
-                          "127.0.0.1:0", "--metrics-bind-address", "127.0.0.1:0", "--datastore-endpoint", "memory://"},
-                         {}, log);
+  server_ = Child::Spawn(
+      {f_.server_bin, "--bind-address", "unix://" + sock_, "--health-probe-bind-address", "127.0.0.1:0",
+       "--metrics-bind-address", "127.0.0.1:0", "--datastore-endpoint", "memory://"},
+      {}, log);
   if (server_ == nullptr) return false;
   const auto deadline = Clock::now() + std::chrono::seconds(static_cast<int>(f_.timeout_s) + 10);
   while (Clock::now() < deadline) {
@@ -387,20 +389,20 @@ bool Bench::MeasureRegistration() {
   health_port_ = PickFreePort();
   const std::string log = dir_ + "/provider.log";
   const auto t0 = Clock::now();
-  provider_ = Child::Spawn({f_.provider_bin, "--server-address", "unix://" + sock_, "--driver-root", root_,
-                            "--provider-id", kProviderId, "--health-host", "127.0.0.1", "--health-port",
-                            std::to_string(health_port_), "--sysfs-root", root_ + "/sys", "--reconcile-interval",
-                            f_.reconcile_interval, "--heartbeat-interval", f_.heartbeat_interval,
-                            "-v", std::to_string(f_.provider_v)},
-                           {{"FAKE_NVML_CONFIG", config_}}, log);
+  provider_ = Child::Spawn(
+      {f_.provider_bin, "--server-address", "unix://" + sock_, "--driver-root", root_, "--provider-id",
+       kProviderId, "--health-host", "127.0.0.1", "--health-port", std::to_string(health_port_),
+       "--sysfs-root", root_ + "/sys", "--reconcile-interval", f_.reconcile_interval, "--heartbeat-interval",
+       f_.heartbeat_interval, "-v", std::to_string(f_.provider_v)},
+      {{"FAKE_NVML_CONFIG", config_}}, log);
   if (provider_ == nullptr) return false;
   std::set<std::string> seen;
   const auto deadline = t0 + std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
   while (seen.size() < devices_.size()) {
     auto ev = (*watch)->NextUntil(absl::Now() + absl::FromChrono(deadline - Clock::now()));
     if (!ev.has_value()) {
-      std::cerr << "registration: " << seen.size() << " of " << devices_.size() << " GPUs after " << f_.timeout_s
-                << "s; provider log:\n"
+      std::cerr << "registration: " << seen.size() << " of " << devices_.size() << " GPUs after "
+                << f_.timeout_s << "s; provider log:\n"
                 << Tail(log) << "\n";
       return false;
     }
@@ -428,8 +430,8 @@ bool Bench::ClearAndWaitAdopted(const std::string& name) {
   absl::Status s = RetryOnConflict(kDefaultRetry, [&]() -> absl::Status {
     auto g = gpus->Get(name);
     if (!g.ok()) return g.status();
-    SetCondition(g->mutable_status(),
-                 MakeCondition("NVMLReady", kConditionTrue, "OperatorCleared", "cleared by devapi-nvml-bench"));
+    SetCondition(g->mutable_status(), MakeCondition("NVMLReady", kConditionTrue, "OperatorCleared",
+                                                    "cleared by devapi-nvml-bench"));
     return gpus->UpdateStatus(*g).status();
   });
   if (!s.ok()) {
@@ -497,8 +499,8 @@ bool Bench::MeasureXids() {
     }
     if (!ClearAndWaitAdopted(name)) return false;
   }
-  std::cout << "xid: " << xid_.ms.size() << " samples, p50 " << Fmt(xid_.P(0.5)) << ", p99 " << Fmt(xid_.P(0.99))
-            << ", max " << Fmt(xid_.Max()) << ", timeouts " << xid_timeouts_ << "\n";
+  std::cout << "xid: " << xid_.ms.size() << " samples, p50 " << Fmt(xid_.P(0.5)) << ", p99 "
+            << Fmt(xid_.P(0.99)) << ", max " << Fmt(xid_.Max()) << ", timeouts " << xid_timeouts_ << "\n";
   return xid_timeouts_ == 0;
 }
 
@@ -525,7 +527,8 @@ bool Bench::MeasureRestarts() {
     }
     if (!back) {
       ++restart_failures_;
-      std::cerr << "restart " << r << ": GPUs not back; provider log:\n" << Tail(dir_ + "/provider.log") << "\n";
+      std::cerr << "restart " << r << ": GPUs not back; provider log:\n"
+                << Tail(dir_ + "/provider.log") << "\n";
       return false;
     }
     const auto t_back = Clock::now();
@@ -544,8 +547,8 @@ void Bench::MeasureShutdown() {
   if (provider_->Wait(std::chrono::seconds(10), &status)) {
     shutdown_ms_ = Ms(Clock::now() - t0);
     shutdown_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::cout << "shutdown: provider exited " << Fmt(*shutdown_ms_) << " after SIGTERM, code " << *shutdown_code_
-              << "\n";
+    std::cout << "shutdown: provider exited " << Fmt(*shutdown_ms_) << " after SIGTERM, code "
+              << *shutdown_code_ << "\n";
   } else {
     std::cerr << "shutdown: the provider was still running 10s after SIGTERM\n";
   }
@@ -553,24 +556,26 @@ void Bench::MeasureShutdown() {
 
 void Bench::Report() {
   std::ostringstream md;
-  md << "| devapi-nvml-bench (" << f_.gpus << " fake GPUs, XIDs " << f_.xids << ") | samples | p50 | p99 | max |\n"
+  md << "| devapi-nvml-bench (" << f_.gpus << " fake GPUs, XIDs " << f_.xids
+     << ") | samples | p50 | p99 | max |\n"
      << "|---|---|---|---|---|\n";
   if (registration_ms_.has_value()) {
     md << "| provider start → all " << f_.gpus << " GPUs ADDED on a watch | 1 | " << Fmt(*registration_ms_)
        << " | | |\n";
   }
-  md << "| critical XID written to the FIFO → watch delivers NVMLReady=False XID<n> | " << xid_.ms.size() << " | "
-     << Fmt(xid_.P(0.5)) << " | " << Fmt(xid_.P(0.99)) << " | " << Fmt(xid_.Max()) << " |\n";
+  md << "| critical XID written to the FIFO → watch delivers NVMLReady=False XID<n> | " << xid_.ms.size()
+     << " | " << Fmt(xid_.P(0.5)) << " | " << Fmt(xid_.P(0.99)) << " | " << Fmt(xid_.Max()) << " |\n";
   if (!restart_back_.ms.empty()) {
-    md << "| server SIGKILL + restart (in-memory) → new server answers | " << restart_ready_.ms.size() << " | "
-       << Fmt(restart_ready_.P(0.5)) << " | " << Fmt(restart_ready_.P(0.99)) << " | " << Fmt(restart_ready_.Max())
-       << " |\n";
-    md << "| server SIGKILL + restart (in-memory) → all " << f_.gpus << " GPUs back | " << restart_back_.ms.size()
-       << " | " << Fmt(restart_back_.P(0.5)) << " | " << Fmt(restart_back_.P(0.99)) << " | "
-       << Fmt(restart_back_.Max()) << " |\n";
+    md << "| server SIGKILL + restart (in-memory) → new server answers | " << restart_ready_.ms.size()
+       << " | " << Fmt(restart_ready_.P(0.5)) << " | " << Fmt(restart_ready_.P(0.99)) << " | "
+       << Fmt(restart_ready_.Max()) << " |\n";
+    md << "| server SIGKILL + restart (in-memory) → all " << f_.gpus << " GPUs back | "
+       << restart_back_.ms.size() << " | " << Fmt(restart_back_.P(0.5)) << " | " << Fmt(restart_back_.P(0.99))
+       << " | " << Fmt(restart_back_.Max()) << " |\n";
   }
   if (shutdown_ms_.has_value()) {
-    md << "| SIGTERM → provider exit (code " << *shutdown_code_ << ") | 1 | " << Fmt(*shutdown_ms_) << " | | |\n";
+    md << "| SIGTERM → provider exit (code " << *shutdown_code_ << ") | 1 | " << Fmt(*shutdown_ms_)
+       << " | | |\n";
   }
   std::cout << "\n" << md.str();
   if (!f_.out.empty()) std::ofstream(f_.out) << md.str();
@@ -591,8 +596,9 @@ int Bench::Run() {
 
 int main(int argc, char** argv) {
   Flags f;
-  CLI::App app{"XID-to-watch latency of nvml-provider with the fake NVML (docs/nvml-provider.md, \"Measured\")",
-               "devapi-nvml-bench"};
+  CLI::App app{
+      "XID-to-watch latency of nvml-provider with the fake NVML (docs/nvml-provider.md, \"Measured\")",
+      "devapi-nvml-bench"};
   app.option_defaults()->always_capture_default();
   app.add_option("--gpus", f.gpus, "fake GPUs")->check(CLI::Range(1, 256));
   app.add_option("--samples", f.samples, "XID samples")->check(CLI::Range(0, 1000000));
@@ -600,7 +606,8 @@ int main(int argc, char** argv) {
   app.add_option("--xids", f.xids, "comma-separated critical XIDs, one picked at random per sample");
   app.add_option("--reconcile-interval", f.reconcile_interval, "provider --reconcile-interval");
   app.add_option("--heartbeat-interval", f.heartbeat_interval, "provider --heartbeat-interval");
-  app.add_option("--timeout", f.timeout_s, "seconds to wait for one sample or phase")->check(CLI::Range(0.1, 600.0));
+  app.add_option("--timeout", f.timeout_s, "seconds to wait for one sample or phase")
+      ->check(CLI::Range(0.1, 600.0));
   app.add_option("--seed", f.seed, "random seed (GPU and XID choice)");
   app.add_option("--server-bin", f.server_bin, "device-api-server binary");
   app.add_option("--provider-bin", f.provider_bin, "nvml-provider binary");

@@ -129,16 +129,26 @@ std::unique_ptr<Target> Target::Open(const TargetSpec& spec, const Settings& s) 
     case Kind::kServerSqlite:
       t->address_ = "unix://" + d + "/api.sock";
       argv = {s.server_bin,
-              "--bind-address", t->address_,
-              "--health-probe-bind-address", "127.0.0.1:0",
-              "--metrics-bind-address", "127.0.0.1:0",
-              "--datastore-endpoint", spec.kind == Kind::kServer ? "memory://" : "sqlite://" + d + "/db/state.db",
-              "--watch-queue-size", std::to_string(s.watch_queue_size)};
+              "--bind-address",
+              t->address_,
+              "--health-probe-bind-address",
+              "127.0.0.1:0",
+              "--metrics-bind-address",
+              "127.0.0.1:0",
+              "--datastore-endpoint",
+              spec.kind == Kind::kServer ? "memory://" : "sqlite://" + d + "/db/state.db",
+              "--watch-queue-size",
+              std::to_string(s.watch_queue_size)};
       break;
     case Kind::kFloor:
       t->address_ = "unix://" + d + "/floor.sock";
-      argv = {SelfExe(), "--serve-floor", t->address_, "--gpus", std::to_string(s.gpus),
-              "--conditions", std::to_string(s.conditions)};
+      argv = {SelfExe(),
+              "--serve-floor",
+              t->address_,
+              "--gpus",
+              std::to_string(s.gpus),
+              "--conditions",
+              std::to_string(s.conditions)};
       break;
     case Kind::kEtcd: {
       const int client = PickFreePort();
@@ -147,11 +157,27 @@ std::unique_ptr<Target> Target::Open(const TargetSpec& spec, const Settings& s) 
       const std::string curl = "http://127.0.0.1:" + std::to_string(client);
       const std::string purl = "http://127.0.0.1:" + std::to_string(peer);
       t->address_ = "127.0.0.1:" + std::to_string(client);
-      argv = {s.etcd_bin, "--name", "bench", "--data-dir", d + "/etcd",
-              "--listen-client-urls", curl, "--advertise-client-urls", curl,
-              "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-              "--initial-cluster", "bench=" + purl, "--initial-cluster-state", "new",
-              "--logger", "zap", "--log-level", "warn"};
+      argv = {s.etcd_bin,
+              "--name",
+              "bench",
+              "--data-dir",
+              d + "/etcd",
+              "--listen-client-urls",
+              curl,
+              "--advertise-client-urls",
+              curl,
+              "--listen-peer-urls",
+              purl,
+              "--initial-advertise-peer-urls",
+              purl,
+              "--initial-cluster",
+              "bench=" + purl,
+              "--initial-cluster-state",
+              "new",
+              "--logger",
+              "zap",
+              "--log-level",
+              "warn"};
       break;
     }
   }
@@ -307,9 +333,10 @@ void Target::Load(int n) {
             *create.mutable_gpu() = MakeBenchGpu(i, settings_.conditions, 0);
             req = Bytes(create);
           }
-          grpc::Status s = SyncUnary(&stub, kind_ == Kind::kEtcd ? write_method_
-                                                                : "/nvidia.nvsentinel.v1alpha1.GpuService/CreateGpu",
-                                     req, &resp);
+          grpc::Status s = SyncUnary(
+              &stub,
+              kind_ == Kind::kEtcd ? write_method_ : "/nvidia.nvsentinel.v1alpha1.GpuService/CreateGpu", req,
+              &resp);
           if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
             std::lock_guard<std::mutex> l(mu);
             error = s.error_message();

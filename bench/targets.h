@@ -2,7 +2,8 @@
 // either spawned by the bench (temp dir, free ports) or already running at an address. A Target
 // hides the protocol: it knows its method paths and pre-serialized request bytes, so the load
 // generators send raw bytes through a GenericStub and never parse a response in the hot path.
-#pragma once
+#ifndef DEVICEAPI_BENCH_TARGETS_H_
+#define DEVICEAPI_BENCH_TARGETS_H_
 
 #include <cstdint>
 #include <memory>
@@ -109,3 +110,5 @@ grpc::Status SyncUnary(grpc::GenericStub* stub, const std::string& method, const
                        grpc::ByteBuffer* resp, int64_t timeout_ms = 30000, bool wait_for_ready = false);
 
 }  // namespace devapi_bench
+
+#endif  // DEVICEAPI_BENCH_TARGETS_H_

@@ -56,13 +56,14 @@ TempDir::TempDir(const std::string& prefix) {
   // is free: the comparison is then of the software paths. DEVAPI_BENCH_TMPDIR
   // puts them on a real disk to compare durable writes including the sync.
   const char* env = std::getenv("DEVAPI_BENCH_TMPDIR");
-  std::string base = env != nullptr && *env != '\0'                   ? std::string(env)
+  std::string base = env != nullptr && *env != '\0'              ? std::string(env)
                      : std::filesystem::is_directory("/dev/shm") ? "/dev/shm"
                                                                  : "/tmp";
   std::string tmpl = base + "/" + prefix + "XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
+  if (::mkdtemp(buf.data()) == nullptr)
+    throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
   path_ = buf.data();
 }
 
@@ -200,17 +201,23 @@ grpc::ByteBuffer ToByteBuffer(const std::string& s) {
 
 std::string FormatUs(double us) {
   char buf[32];
-  if (us >= 10000) std::snprintf(buf, sizeof(buf), "%.1f ms", us / 1000);
-  else if (us >= 1000) std::snprintf(buf, sizeof(buf), "%.2f ms", us / 1000);
-  else std::snprintf(buf, sizeof(buf), "%.0f µs", us);
+  if (us >= 10000)
+    std::snprintf(buf, sizeof(buf), "%.1f ms", us / 1000);
+  else if (us >= 1000)
+    std::snprintf(buf, sizeof(buf), "%.2f ms", us / 1000);
+  else
+    std::snprintf(buf, sizeof(buf), "%.0f µs", us);
   return buf;
 }
 
 std::string FormatRate(double r) {
   char buf[32];
-  if (r >= 100000) std::snprintf(buf, sizeof(buf), "%.0fk/s", r / 1000);
-  else if (r >= 10000) std::snprintf(buf, sizeof(buf), "%.1fk/s", r / 1000);
-  else std::snprintf(buf, sizeof(buf), "%.0f/s", r);
+  if (r >= 100000)
+    std::snprintf(buf, sizeof(buf), "%.0fk/s", r / 1000);
+  else if (r >= 10000)
+    std::snprintf(buf, sizeof(buf), "%.1fk/s", r / 1000);
+  else
+    std::snprintf(buf, sizeof(buf), "%.0f/s", r);
   return buf;
 }
 

@@ -1,6 +1,7 @@
 // Small helpers for devapi-bench: clocks, latency statistics, child processes, temp dirs, ports,
 // RSS, channels, and the timestamp marker carried inside benchmark objects.
-#pragma once
+#ifndef DEVICEAPI_BENCH_UTIL_H_
+#define DEVICEAPI_BENCH_UTIL_H_
 
 #include <sys/types.h>
 
@@ -24,7 +25,7 @@ struct Latencies {
   std::vector<int64_t> ns;
   void Add(int64_t v) { ns.push_back(v); }
   void Merge(const Latencies& o) { ns.insert(ns.end(), o.ns.begin(), o.ns.end()); }
-  void Finalize();  // sorts
+  void Finalize();                      // sorts
   double PercentileUs(double p) const;  // p in [0,1]; 0 when empty
   double MaxUs() const;
   size_t count() const { return ns.size(); }
@@ -91,3 +92,5 @@ std::string FormatRate(double per_s);
 std::string FormatBytes(int64_t b);
 
 }  // namespace devapi_bench
+
+#endif  // DEVICEAPI_BENCH_UTIL_H_

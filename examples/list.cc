@@ -26,13 +26,14 @@ int main(int argc, char** argv) {
   do {
     absl::StatusOr<nvidia::nvsentinel::v1alpha1::GpuList> list = gpus->List(opts);
     if (!list.ok()) {
-      std::cerr << "error: list: " << list.status() << " (" << deviceapi::errors::Reason(list.status()) << ")\n";
+      std::cerr << "error: list: " << list.status() << " (" << deviceapi::errors::Reason(list.status())
+                << ")\n";
       return 1;
     }
     for (const auto& gpu : list->items()) {
-      std::cout << gpu.metadata().namespace_() << "\t" << gpu.metadata().name() << "\t" << gpu.spec().uuid() << "\t"
-                << deviceapi::HealthName(deviceapi::GpuHealth(gpu)) << "\t" << gpu.metadata().resource_version()
-                << "\n";
+      std::cout << gpu.metadata().namespace_() << "\t" << gpu.metadata().name() << "\t" << gpu.spec().uuid()
+                << "\t" << deviceapi::HealthName(deviceapi::GpuHealth(gpu)) << "\t"
+                << gpu.metadata().resource_version() << "\n";
       ++count;
     }
     opts.continue_token = list->metadata().continue_();

@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
     gpu.mutable_spec()->set_uuid(absl::StrFormat("GPU-00000000-0000-0000-0000-%012d", i));
     gpu.mutable_spec()->set_product_name("Toy GPU");
     gpu.mutable_spec()->set_minor_number(static_cast<int32_t>(i));
-    deviceapi::SetCondition(gpu.mutable_status(),
-                            deviceapi::MakeCondition(type, deviceapi::kConditionTrue, "Registered", "", absl::Now()));
+    deviceapi::SetCondition(gpu.mutable_status(), deviceapi::MakeCondition(type, deviceapi::kConditionTrue,
+                                                                           "Registered", "", absl::Now()));
     auto created = gpus->Create(gpu);
     if (created.ok()) {
       std::cout << "registered " << gpu.metadata().name() << std::endl;

@@ -39,8 +39,9 @@ int main(int argc, char** argv) {
       rv = list->metadata().resource_version();
       std::cout << "LISTED " << list->items_size() << " at " << rv << std::endl;
       for (const auto& gpu : list->items()) {
-        std::cout << "ADDED " << gpu.metadata().name() << " " << deviceapi::HealthName(deviceapi::GpuHealth(gpu))
-                  << " " << gpu.metadata().resource_version() << std::endl;
+        std::cout << "ADDED " << gpu.metadata().name() << " "
+                  << deviceapi::HealthName(deviceapi::GpuHealth(gpu)) << " "
+                  << gpu.metadata().resource_version() << std::endl;
         if (max_events >= 0 && ++seen >= max_events) return 0;
       }
     }
@@ -67,12 +68,15 @@ int main(int argc, char** argv) {
     std::cout << "watch ended: " << result.status << " -> " << deviceapi::WatchEndActionName(result.action)
               << std::endl;
     switch (result.action) {
-      case deviceapi::WatchEndAction::kRelist: rv.clear(); break;
+      case deviceapi::WatchEndAction::kRelist:
+        rv.clear();
+        break;
       case deviceapi::WatchEndAction::kResume:
         if (!result.status.ok()) absl::SleepFor(absl::Milliseconds(500));
         break;
       case deviceapi::WatchEndAction::kStopped:
-      case deviceapi::WatchEndAction::kFail: return 1;
+      case deviceapi::WatchEndAction::kFail:
+        return 1;
     }
   }
   return 0;

@@ -5,11 +5,11 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
-#include "common/signals.h"
 #include "absl/synchronization/mutex.h"
 #include "apiserver/options.h"
 #include "apiserver/server.h"
 #include "common/logging.h"
+#include "common/signals.h"
 
 int main(int argc, char** argv) {
   using namespace deviceapi;

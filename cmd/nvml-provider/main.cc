@@ -11,9 +11,9 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include "common/signals.h"
 #include "apiserver/http_server.h"
 #include "common/logging.h"
+#include "common/signals.h"
 #include "deviceapi/clientset.h"
 #include "deviceapi/config.h"
 #include "nvml/library.h"
@@ -65,9 +65,8 @@ int main(int argc, char** argv) {
   };
 
   const std::string driver_root = opts.driver_root;
-  auto provider = std::make_unique<nvml::Provider>(opts, client_factory, [driver_root] {
-    return nvml::NvmlLibrary::Load(driver_root);
-  });
+  auto provider = std::make_unique<nvml::Provider>(
+      opts, client_factory, [driver_root] { return nvml::NvmlLibrary::Load(driver_root); });
 
   std::unique_ptr<apiserver::HttpServer> http;
   if (opts.health_check) {

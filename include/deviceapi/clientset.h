@@ -18,10 +18,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "device/v1alpha1/gpu.pb.h"
 #include "deviceapi/config.h"
 #include "deviceapi/options.h"
 #include "deviceapi/watch.h"
-#include "device/v1alpha1/gpu.pb.h"
 
 namespace grpc {
 class Channel;
@@ -39,7 +39,9 @@ class GpuInterface {
 
   const std::string& ns() const { return ns_; }
 
-  absl::StatusOr<v1::Gpu> Get(std::string_view name, const GetOptions& opts = {}) { return DoGet(name, opts); }
+  absl::StatusOr<v1::Gpu> Get(std::string_view name, const GetOptions& opts = {}) {
+    return DoGet(name, opts);
+  }
   absl::StatusOr<v1::GpuList> List(const ListOptions& opts = {}) { return DoList(opts); }
   // Starts a watch. Errors the server reports before the first event (a bad selector, an RV
   // that is too old) arrive as the watch's result, not here; this fails only when the watch
@@ -49,10 +51,14 @@ class GpuInterface {
   // down waits for it (up to opts.call_timeout, by default without limit).
   absl::StatusOr<WatchPtr> Watch(const ListOptions& opts = {}) { return DoWatch(opts); }
   // gpu.metadata().namespace_() empty: this interface's namespace (or "default").
-  absl::StatusOr<v1::Gpu> Create(const v1::Gpu& gpu, const CreateOptions& opts = {}) { return DoCreate(gpu, opts); }
+  absl::StatusOr<v1::Gpu> Create(const v1::Gpu& gpu, const CreateOptions& opts = {}) {
+    return DoCreate(gpu, opts);
+  }
   // Replaces spec, labels, annotations. A non-empty metadata.resource_version is a precondition
   // (Conflict on mismatch).
-  absl::StatusOr<v1::Gpu> Update(const v1::Gpu& gpu, const UpdateOptions& opts = {}) { return DoUpdate(gpu, opts); }
+  absl::StatusOr<v1::Gpu> Update(const v1::Gpu& gpu, const UpdateOptions& opts = {}) {
+    return DoUpdate(gpu, opts);
+  }
   // Replaces status only.
   absl::StatusOr<v1::Gpu> UpdateStatus(const v1::Gpu& gpu, const UpdateOptions& opts = {}) {
     return DoUpdateStatus(gpu, opts);
@@ -60,7 +66,8 @@ class GpuInterface {
   // `patch_type`: kMergePatchType / kJsonPatchType (or "merge" / "json"). subresources {"status"}
   // patches the status.
   absl::StatusOr<v1::Gpu> Patch(std::string_view name, std::string_view patch_type, std::string_view data,
-                                const PatchOptions& opts = {}, const std::vector<std::string>& subresources = {}) {
+                                const PatchOptions& opts = {},
+                                const std::vector<std::string>& subresources = {}) {
     return DoPatch(name, patch_type, data, opts, subresources);
   }
   absl::Status Delete(std::string_view name, const DeleteOptions& opts = {}) { return DoDelete(name, opts); }
@@ -74,8 +81,8 @@ class GpuInterface {
   virtual absl::StatusOr<v1::Gpu> DoCreate(const v1::Gpu& gpu, const CreateOptions& opts) = 0;
   virtual absl::StatusOr<v1::Gpu> DoUpdate(const v1::Gpu& gpu, const UpdateOptions& opts) = 0;
   virtual absl::StatusOr<v1::Gpu> DoUpdateStatus(const v1::Gpu& gpu, const UpdateOptions& opts) = 0;
-  virtual absl::StatusOr<v1::Gpu> DoPatch(std::string_view name, std::string_view patch_type, std::string_view data,
-                                          const PatchOptions& opts,
+  virtual absl::StatusOr<v1::Gpu> DoPatch(std::string_view name, std::string_view patch_type,
+                                          std::string_view data, const PatchOptions& opts,
                                           const std::vector<std::string>& subresources) = 0;
   virtual absl::Status DoDelete(std::string_view name, const DeleteOptions& opts) = 0;
 
@@ -109,7 +116,8 @@ class Clientset final : public Interface {
   // Config::FromEnvironment().
   static absl::StatusOr<std::unique_ptr<Clientset>> NewFromEnvironment();
   // Uses an existing channel (which the caller configured); `config` supplies timeouts.
-  static std::unique_ptr<Clientset> NewForConfigAndChannel(const Config& config, std::shared_ptr<grpc::Channel> channel);
+  static std::unique_ptr<Clientset> NewForConfigAndChannel(const Config& config,
+                                                           std::shared_ptr<grpc::Channel> channel);
 
   ~Clientset() override;
 

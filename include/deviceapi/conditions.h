@@ -45,7 +45,8 @@ bool SetCondition(v1::GpuStatus* status, v1::Condition c, absl::Time now = absl:
 
 // Builds a condition; `heartbeat` sets last_heartbeat_time.
 v1::Condition MakeCondition(std::string_view type, std::string_view status, std::string_view reason,
-                            std::string_view message = "", std::optional<absl::Time> heartbeat = std::nullopt);
+                            std::string_view message = "",
+                            std::optional<absl::Time> heartbeat = std::nullopt);
 
 // Removes the condition of `type`; true if there was one.
 bool RemoveCondition(v1::GpuStatus* status, std::string_view type);

@@ -79,19 +79,19 @@ struct ResourceEventHandlerFuncs {
 
 // Counters for tests and diagnostics (no metrics dependency).
 struct InformerStats {
-  uint64_t lists = 0;            // successful (complete) lists applied, the first included
-  uint64_t relists = 0;          // lists after the first
+  uint64_t lists = 0;    // successful (complete) lists applied, the first included
+  uint64_t relists = 0;  // lists after the first
   uint64_t list_errors = 0;
-  uint64_t stale_lists = 0;      // lists dropped because older than the cache
+  uint64_t stale_lists = 0;  // lists dropped because older than the cache
   uint64_t watch_starts = 0;
-  uint64_t watch_restarts = 0;   // watches resumed from the last RV after an end
-  uint64_t watch_errors = 0;     // watches that ended with an error status
-  uint64_t events = 0;           // watch events applied (bookmarks excluded)
-  uint64_t stale_events = 0;     // events dropped because not newer than the cache
+  uint64_t watch_restarts = 0;  // watches resumed from the last RV after an end
+  uint64_t watch_errors = 0;    // watches that ended with an error status
+  uint64_t events = 0;          // watch events applied (bookmarks excluded)
+  uint64_t stale_events = 0;    // events dropped because not newer than the cache
   uint64_t bookmarks = 0;
-  uint64_t resyncs = 0;          // resync rounds delivered
-  uint64_t notifications = 0;    // handler callbacks made
-  absl::Status last_error;       // the last list/watch error
+  uint64_t resyncs = 0;        // resync rounds delivered
+  uint64_t notifications = 0;  // handler callbacks made
+  absl::Status last_error;     // the last list/watch error
 };
 
 // Handed out by AddEventHandler; destroying it (or Remove()) unregisters the handler.

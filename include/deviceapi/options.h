@@ -36,12 +36,12 @@ struct ListOptions {
   std::string label_selector;  // full Kubernetes syntax
   std::string field_selector;  // metadata.name, metadata.namespace
   std::string resource_version;
-  std::string resource_version_match;  // "", "Exact", "NotOlderThan"
-  bool allow_watch_bookmarks = false;  // Watch: periodic BOOKMARK events
+  std::string resource_version_match;       // "", "Exact", "NotOlderThan"
+  bool allow_watch_bookmarks = false;       // Watch: periodic BOOKMARK events
   std::optional<bool> send_initial_events;  // Watch: BOOKMARK after the initial ADDED events
-  int64_t timeout_seconds = 0;  // Watch: the server ends the stream with OK after this long
-  int64_t limit = 0;            // List: page size (0: everything)
-  std::string continue_token;   // List: the previous page's GpuList.metadata().continue_()
+  int64_t timeout_seconds = 0;              // Watch: the server ends the stream with OK after this long
+  int64_t limit = 0;                        // List: page size (0: everything)
+  std::string continue_token;               // List: the previous page's GpuList.metadata().continue_()
   absl::Duration call_timeout = absl::ZeroDuration();
 };
 

@@ -67,9 +67,12 @@ Health GpuHealth(const v1::Gpu& gpu) {
 
 std::string_view HealthName(Health health) {
   switch (health) {
-    case Health::kHealthy: return "healthy";
-    case Health::kUnhealthy: return "unhealthy";
-    case Health::kUnknown: break;
+    case Health::kHealthy:
+      return "healthy";
+    case Health::kUnhealthy:
+      return "unhealthy";
+    case Health::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -102,8 +105,7 @@ void SetCondition(v1::GpuStatus* status, v1::Condition c, absl::Time now) {
   *existing = std::move(c);
 }
 
-void DefaultTransitionTimes(v1::GpuStatus* incoming, const v1::GpuStatus* previous,
-                            absl::Time now) {
+void DefaultTransitionTimes(v1::GpuStatus* incoming, const v1::GpuStatus* previous, absl::Time now) {
   for (v1::Condition& c : *incoming->mutable_conditions()) {
     if (HasTransitionTime(c)) continue;
     const v1::Condition* prev = previous ? FindCondition(*previous, c.type()) : nullptr;

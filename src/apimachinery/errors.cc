@@ -23,15 +23,15 @@ absl::Status AlreadyExistsError(std::string_view name) {
 }
 
 absl::Status ConflictError(std::string_view name) {
-  return absl::AbortedError(absl::StrCat(
-      "Operation cannot be fulfilled on ", Sv(kGpuResource), " \"", Sv(name),
-      "\": the object has been modified; please apply your changes to the latest version and "
-      "try again"));
+  return absl::AbortedError(
+      absl::StrCat("Operation cannot be fulfilled on ", Sv(kGpuResource), " \"", Sv(name),
+                   "\": the object has been modified; please apply your changes to the latest version and "
+                   "try again"));
 }
 
 absl::Status PreconditionError(std::string_view name, std::string_view detail) {
-  return absl::AbortedError(absl::StrCat("Operation cannot be fulfilled on ", Sv(kGpuResource),
-                                         " \"", Sv(name), "\": Precondition failed: ", Sv(detail)));
+  return absl::AbortedError(absl::StrCat("Operation cannot be fulfilled on ", Sv(kGpuResource), " \"",
+                                         Sv(name), "\": Precondition failed: ", Sv(detail)));
 }
 
 absl::Status InvalidError(std::string_view name, std::vector<FieldError> errs) {
@@ -40,9 +40,7 @@ absl::Status InvalidError(std::string_view name, std::vector<FieldError> errs) {
     const size_t shown = std::min(errs.size(), kMaxListedFieldErrors);
     absl::StrAppend(&msg, ": ",
                     absl::StrJoin(errs.begin(), errs.begin() + shown, ", ",
-                                  [](std::string* out, const FieldError& e) {
-                                    out->append(e.ToString());
-                                  }));
+                                  [](std::string* out, const FieldError& e) { out->append(e.ToString()); }));
     if (shown < errs.size()) {
       absl::StrAppend(&msg, ", and ", errs.size() - shown, " more errors");
     }
@@ -50,13 +48,10 @@ absl::Status InvalidError(std::string_view name, std::vector<FieldError> errs) {
   return absl::InvalidArgumentError(msg);
 }
 
-absl::Status BadRequestError(std::string msg) {
-  return absl::InvalidArgumentError(std::move(msg));
-}
+absl::Status BadRequestError(std::string msg) { return absl::InvalidArgumentError(std::move(msg)); }
 
 absl::Status TooOldResourceVersionError(uint64_t requested, uint64_t oldest) {
-  return absl::OutOfRangeError(
-      absl::StrCat("too old resource version: ", requested, " (", oldest, ")"));
+  return absl::OutOfRangeError(absl::StrCat("too old resource version: ", requested, " (", oldest, ")"));
 }
 
 absl::Status ExpiredContinueError() {

@@ -40,8 +40,7 @@ absl::StatusOr<std::string> Unescape(std::string_view s) {
       out.push_back(s[i]);
       continue;
     }
-    if (i + 1 >= s.size() ||
-        (s[i + 1] != '\\' && s[i + 1] != ',' && s[i + 1] != '=' && s[i + 1] != '!')) {
+    if (i + 1 >= s.size() || (s[i + 1] != '\\' && s[i + 1] != ',' && s[i + 1] != '=' && s[i + 1] != '!')) {
       return absl::InvalidArgumentError(
           absl::StrCat("invalid field selector: invalid escape sequence in ", Quote(s)));
     }

@@ -14,8 +14,8 @@ absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& messa
   std::string out;
   auto status = google::protobuf::util::MessageToJsonString(message, &out, opts);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot convert ", message.GetTypeName(),
-                                                   " to JSON: ", std::string(status.message())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot convert ", message.GetTypeName(), " to JSON: ", std::string(status.message())));
   }
   return out;
 }
@@ -28,8 +28,8 @@ absl::Status MessageFromJson(std::string_view json, google::protobuf::Message* m
       google::protobuf::StringPiece(json.data(), json.size()), message, opts);
   if (!status.ok()) {
     message->Clear();
-    return absl::InvalidArgumentError(absl::StrCat("invalid ", message->GetTypeName(),
-                                                   " JSON: ", std::string(status.message())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid ", message->GetTypeName(), " JSON: ", std::string(status.message())));
   }
   return absl::OkStatus();
 }
@@ -38,8 +38,6 @@ absl::StatusOr<std::string> GpuToJson(const v1::Gpu& gpu, bool pretty, bool emit
   return MessageToJson(gpu, pretty, emit_defaults);
 }
 
-absl::StatusOr<v1::Gpu> GpuFromJson(std::string_view json) {
-  return MessageFromJson<v1::Gpu>(json);
-}
+absl::StatusOr<v1::Gpu> GpuFromJson(std::string_view json) { return MessageFromJson<v1::Gpu>(json); }
 
 }  // namespace deviceapi::apimachinery

@@ -22,8 +22,8 @@ namespace v1 = ::nvidia::nvsentinel::v1alpha1;
 // scalar fields holding their default value and empty repeated/map fields (unset sub-messages
 // are still omitted). Fails (INVALID_ARGUMENT) only for values JSON cannot represent, e.g. a
 // Timestamp outside years 1..9999.
-absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message,
-                                          bool pretty = false, bool emit_defaults = false);
+absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message, bool pretty = false,
+                                          bool emit_defaults = false);
 
 // Parses `json` into `message` (cleared first). Unknown fields, malformed JSON and values of the
 // wrong type are INVALID_ARGUMENT carrying the parser's message.
@@ -37,8 +37,7 @@ absl::StatusOr<M> MessageFromJson(std::string_view json) {
   return message;
 }
 
-absl::StatusOr<std::string> GpuToJson(const v1::Gpu& gpu, bool pretty = false,
-                                      bool emit_defaults = false);
+absl::StatusOr<std::string> GpuToJson(const v1::Gpu& gpu, bool pretty = false, bool emit_defaults = false);
 
 absl::StatusOr<v1::Gpu> GpuFromJson(std::string_view json);
 

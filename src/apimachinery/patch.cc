@@ -75,8 +75,8 @@ void RestoreAbsentSubmessages(const v1::Gpu& current, v1::Gpu* out) {
 absl::StatusOr<PatchType> ParsePatchType(std::string_view type) {
   if (type == kMergeMediaType || type == "merge") return PatchType::kMerge;
   if (type == kJsonMediaType || type == "json") return PatchType::kJson;
-  return absl::InvalidArgumentError(absl::StrCat("unsupported media type: ", Sv(type), "; supported: ",
-                                                 Sv(kMergeMediaType), " (alias merge), ",
+  return absl::InvalidArgumentError(absl::StrCat("unsupported media type: ", Sv(type),
+                                                 "; supported: ", Sv(kMergeMediaType), " (alias merge), ",
                                                  Sv(kJsonMediaType), " (alias json)"));
 }
 

@@ -57,11 +57,21 @@ std::vector<Token> Lex(std::string_view s) {
           out.push_back({eq_next ? Tok::kDoubleEquals : Tok::kEquals, s.substr(i, eq_next ? 2 : 1)});
           i += eq_next ? 2 : 1;
           continue;
-        case '(': out.push_back({Tok::kOpenParen, s.substr(i, 1)}); break;
-        case ')': out.push_back({Tok::kCloseParen, s.substr(i, 1)}); break;
-        case ',': out.push_back({Tok::kComma, s.substr(i, 1)}); break;
-        case '>': out.push_back({Tok::kGreaterThan, s.substr(i, 1)}); break;
-        default: out.push_back({Tok::kLessThan, s.substr(i, 1)}); break;
+        case '(':
+          out.push_back({Tok::kOpenParen, s.substr(i, 1)});
+          break;
+        case ')':
+          out.push_back({Tok::kCloseParen, s.substr(i, 1)});
+          break;
+        case ',':
+          out.push_back({Tok::kComma, s.substr(i, 1)});
+          break;
+        case '>':
+          out.push_back({Tok::kGreaterThan, s.substr(i, 1)});
+          break;
+        default:
+          out.push_back({Tok::kLessThan, s.substr(i, 1)});
+          break;
       }
       ++i;
       continue;
@@ -74,9 +84,7 @@ std::vector<Token> Lex(std::string_view s) {
   return out;
 }
 
-bool IsKeyword(const Token& t) {
-  return t.tok == Tok::kIdentifier && (t.text == "in" || t.text == "notin");
-}
+bool IsKeyword(const Token& t) { return t.tok == Tok::kIdentifier && (t.text == "in" || t.text == "notin"); }
 
 using Op = LabelSelector::Operator;
 
@@ -104,9 +112,8 @@ class Parser {
   Token Next() { return pos_ + 1 < tokens_.size() ? tokens_[pos_++] : tokens_[pos_]; }
 
   absl::Status Syntax(const Token& found, std::string_view expected) const {
-    return absl::InvalidArgumentError(absl::StrCat("invalid label selector ", Quote(selector_),
-                                                   ": found '", Sv(found.text),
-                                                   "', expected: ", Sv(expected)));
+    return absl::InvalidArgumentError(absl::StrCat("invalid label selector ", Quote(selector_), ": found '",
+                                                   Sv(found.text), "', expected: ", Sv(expected)));
   }
 
   absl::StatusOr<LabelSelector::Requirement> ParseRequirement() {
@@ -122,9 +129,8 @@ class Parser {
     }
     req.key = std::string(t.text);
     if (std::vector<std::string> errs = IsQualifiedName(req.key); !errs.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unable to parse requirement: key: ",
-                       InvalidValueDetail(req.key, absl::StrJoin(errs, "; "))));
+      return absl::InvalidArgumentError(absl::StrCat("unable to parse requirement: key: ",
+                                                     InvalidValueDetail(req.key, absl::StrJoin(errs, "; "))));
     }
     if (negated) {
       req.op = Op::kDoesNotExist;
@@ -205,9 +211,9 @@ class Parser {
     if (req->op == Op::kGt || req->op == Op::kLt) {
       int64_t unused;
       if (!absl::SimpleAtoi(req->values[0], &unused)) {
-        return fail(absl::StrCat(
-            "values[0]: ", InvalidValueDetail(req->values[0], "for 'gt', 'lt' operators, the "
-                                                              "value must be an integer")));
+        return fail(absl::StrCat("values[0]: ", InvalidValueDetail(req->values[0],
+                                                                   "for 'gt', 'lt' operators, the "
+                                                                   "value must be an integer")));
       }
     }
     for (size_t i = 0; i < req->values.size(); ++i) {
@@ -281,18 +287,30 @@ std::string LabelSelector::String() const {
   parts.reserve(requirements_.size());
   for (const Requirement& r : requirements_) {
     switch (r.op) {
-      case Operator::kEquals: parts.push_back(absl::StrCat(r.key, "=", r.values[0])); break;
-      case Operator::kNotEquals: parts.push_back(absl::StrCat(r.key, "!=", r.values[0])); break;
-      case Operator::kGt: parts.push_back(absl::StrCat(r.key, ">", r.values[0])); break;
-      case Operator::kLt: parts.push_back(absl::StrCat(r.key, "<", r.values[0])); break;
+      case Operator::kEquals:
+        parts.push_back(absl::StrCat(r.key, "=", r.values[0]));
+        break;
+      case Operator::kNotEquals:
+        parts.push_back(absl::StrCat(r.key, "!=", r.values[0]));
+        break;
+      case Operator::kGt:
+        parts.push_back(absl::StrCat(r.key, ">", r.values[0]));
+        break;
+      case Operator::kLt:
+        parts.push_back(absl::StrCat(r.key, "<", r.values[0]));
+        break;
       case Operator::kIn:
         parts.push_back(absl::StrCat(r.key, " in (", absl::StrJoin(r.values, ","), ")"));
         break;
       case Operator::kNotIn:
         parts.push_back(absl::StrCat(r.key, " notin (", absl::StrJoin(r.values, ","), ")"));
         break;
-      case Operator::kExists: parts.push_back(r.key); break;
-      case Operator::kDoesNotExist: parts.push_back(absl::StrCat("!", r.key)); break;
+      case Operator::kExists:
+        parts.push_back(r.key);
+        break;
+      case Operator::kDoesNotExist:
+        parts.push_back(absl::StrCat("!", r.key));
+        break;
     }
   }
   return absl::StrJoin(parts, ",");

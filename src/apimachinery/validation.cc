@@ -34,16 +34,15 @@ bool IsDeviceUuidName(std::string_view name) {
 
 void CheckTimestamp(const google::protobuf::Timestamp& ts, const std::string& field,
                     std::vector<FieldError>* errs) {
-  if (ts.seconds() < kMinTimestampSeconds || ts.seconds() > kMaxTimestampSeconds ||
-      ts.nanos() < 0 || ts.nanos() > 999999999) {
-    errs->push_back({field, absl::StrCat("Invalid value: {seconds: ", ts.seconds(), ", nanos: ",
-                                         ts.nanos(), "}: must be a valid timestamp between "
+  if (ts.seconds() < kMinTimestampSeconds || ts.seconds() > kMaxTimestampSeconds || ts.nanos() < 0 ||
+      ts.nanos() > 999999999) {
+    errs->push_back({field, absl::StrCat("Invalid value: {seconds: ", ts.seconds(), ", nanos: ", ts.nanos(),
+                                         "}: must be a valid timestamp between "
                                          "0001-01-01 and 9999-12-31")});
   }
 }
 
-void CheckMaxLen(std::string_view value, size_t max, std::string field,
-                 std::vector<FieldError>* errs) {
+void CheckMaxLen(std::string_view value, size_t max, std::string field, std::vector<FieldError>* errs) {
   if (value.size() > max) errs->push_back({std::move(field), TooLong(max)});
 }
 
@@ -83,8 +82,8 @@ std::vector<FieldError> NameErrors(std::string_view name) {
   if (name.empty()) return {{"metadata.name", "Required value: name is required"}};
   if (name.size() > kDns1123SubdomainMaxLength) {
     return {{"metadata.name",
-             InvalidValueDetail(name, absl::StrCat("must be no more than ",
-                                                   kDns1123SubdomainMaxLength, " characters"))}};
+             InvalidValueDetail(
+                 name, absl::StrCat("must be no more than ", kDns1123SubdomainMaxLength, " characters"))}};
   }
   if (IsDeviceUuidName(name)) return {};
   std::vector<std::string> reasons = IsDns1123Subdomain(name);
@@ -127,16 +126,15 @@ std::vector<FieldError> ValidateLabels(const google::protobuf::Map<std::string, 
   CheckKeys(labels, field_path, &errs);
   for (const auto& [key, value] : labels) {
     if (std::vector<std::string> r = IsValidLabelValue(value); !r.empty()) {
-      errs.push_back({absl::StrCat(Sv(field_path), "[", key, "]"),
-                      InvalidValueDetail(value, absl::StrJoin(r, "; "))});
+      errs.push_back(
+          {absl::StrCat(Sv(field_path), "[", key, "]"), InvalidValueDetail(value, absl::StrJoin(r, "; "))});
     }
   }
   return errs;
 }
 
 std::vector<FieldError> ValidateAnnotations(
-    const google::protobuf::Map<std::string, std::string>& annotations,
-    std::string_view field_path) {
+    const google::protobuf::Map<std::string, std::string>& annotations, std::string_view field_path) {
   std::vector<FieldError> errs;
   CheckKeys(annotations, field_path, &errs);
   return errs;
@@ -146,8 +144,8 @@ std::vector<FieldError> ValidateConditions(const v1::GpuStatus& status, const Li
   std::vector<FieldError> errs;
   const int n = status.conditions_size();
   if (static_cast<size_t>(n) > limits.max_conditions) {
-    errs.push_back({"status.conditions", absl::StrCat("Too many: ", n, ": must have at most ",
-                                                      limits.max_conditions, " items")});
+    errs.push_back({"status.conditions",
+                    absl::StrCat("Too many: ", n, ": must have at most ", limits.max_conditions, " items")});
   }
   absl::flat_hash_set<std::string_view> seen;
   for (int i = 0; i < n; ++i) {
@@ -161,29 +159,28 @@ std::vector<FieldError> ValidateConditions(const v1::GpuStatus& status, const Li
       errs.push_back({path + ".type", absl::StrCat("Duplicate value: ", Quote(c.type()))});
     }
     if (c.status() != "True" && c.status() != "False" && c.status() != "Unknown") {
-      errs.push_back({path + ".status",
-                      c.status().empty()
-                          ? std::string("Required value")
-                          : absl::StrCat("Unsupported value: ", Quote(c.status()),
-                                         ": supported values: \"False\", \"True\", \"Unknown\"")});
+      errs.push_back(
+          {path + ".status", c.status().empty()
+                                 ? std::string("Required value")
+                                 : absl::StrCat("Unsupported value: ", Quote(c.status()),
+                                                ": supported values: \"False\", \"True\", \"Unknown\"")});
     }
     if (c.reason().size() > kMaxReasonLength) {
       errs.push_back({path + ".reason", TooLong(kMaxReasonLength)});
     } else if (!c.reason().empty() && !IsValidReason(c.reason())) {
       errs.push_back(
-          {path + ".reason",
-           InvalidValueDetail(c.reason(), "a condition reason must start with alphabetic "
-                                          "character, optionally followed by a string of "
-                                          "alphanumeric characters or '_,:', and must end with an "
-                                          "alphanumeric character or '_' (regex used for "
-                                          "validation is "
-                                          "'[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?')")});
+          {path + ".reason", InvalidValueDetail(c.reason(),
+                                                "a condition reason must start with alphabetic "
+                                                "character, optionally followed by a string of "
+                                                "alphanumeric characters or '_,:', and must end with an "
+                                                "alphanumeric character or '_' (regex used for "
+                                                "validation is "
+                                                "'[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?')")});
     }
     CheckMaxLen(c.message(), kMaxMessageLength, path + ".message", &errs);
     if (c.observed_generation() < 0) {
-      errs.push_back({path + ".observedGeneration",
-                      absl::StrCat("Invalid value: ", c.observed_generation(),
-                                   ": must be greater than or equal to zero")});
+      errs.push_back({path + ".observedGeneration", absl::StrCat("Invalid value: ", c.observed_generation(),
+                                                                 ": must be greater than or equal to zero")});
     }
     if (c.has_last_transition_time()) {
       CheckTimestamp(c.last_transition_time(), path + ".lastTransitionTime", &errs);
@@ -192,8 +189,7 @@ std::vector<FieldError> ValidateConditions(const v1::GpuStatus& status, const Li
       CheckTimestamp(c.last_heartbeat_time(), path + ".lastHeartbeatTime", &errs);
     }
   }
-  CheckMaxLen(status.recommended_action(), kMaxRecommendedActionLength,
-              "status.recommendedAction", &errs);
+  CheckMaxLen(status.recommended_action(), kMaxRecommendedActionLength, "status.recommendedAction", &errs);
   return errs;
 }
 
@@ -214,9 +210,8 @@ absl::Status ValidateGpu(const v1::Gpu& gpu, const Limits& limits) {
     errs.push_back({"metadata", TooLong(limits.max_metadata_bytes)});
   }
   if (meta.generation() < 0) {
-    errs.push_back({"metadata.generation",
-                    absl::StrCat("Invalid value: ", meta.generation(),
-                                 ": must be greater than or equal to zero")});
+    errs.push_back({"metadata.generation", absl::StrCat("Invalid value: ", meta.generation(),
+                                                        ": must be greater than or equal to zero")});
   }
   if (meta.has_creation_timestamp()) {
     CheckTimestamp(meta.creation_timestamp(), "metadata.creationTimestamp", &errs);

@@ -52,8 +52,7 @@ std::vector<FieldError> ValidateLabels(const google::protobuf::Map<std::string, 
 
 // Annotation keys must be qualified names; values are free-form.
 std::vector<FieldError> ValidateAnnotations(
-    const google::protobuf::Map<std::string, std::string>& annotations,
-    std::string_view field_path);
+    const google::protobuf::Map<std::string, std::string>& annotations, std::string_view field_path);
 
 // status: at most limits.max_conditions conditions; each with a required qualified-name type that
 // is unique in the list, a status of True/False/Unknown, a CamelCase-ish reason (empty or

@@ -122,11 +122,13 @@ void GpuRegistry::Create(const v1::CreateGpuRequest& req, storage::WriteDone don
   if (!req.has_gpu()) return done(am::BadRequestError("resource body is required"));
   v1::Gpu gpu = req.gpu();
   auto* md = gpu.mutable_metadata();
-  if (md->name().empty()) return done(am::InvalidError("", {{"metadata.name", "Required value: name is required"}}));
+  if (md->name().empty())
+    return done(am::InvalidError("", {{"metadata.name", "Required value: name is required"}}));
   if (!md->resource_version().empty()) {
-    return done(am::InvalidError(md->name(), {{"metadata.resourceVersion",
-                                               "Invalid value: \"" + md->resource_version() +
-                                                   "\": resourceVersion should not be set on objects to be created"}}));
+    return done(am::InvalidError(md->name(),
+                                 {{"metadata.resourceVersion",
+                                   "Invalid value: \"" + md->resource_version() +
+                                       "\": resourceVersion should not be set on objects to be created"}}));
   }
   if (md->namespace_().empty()) md->set_namespace_(std::string(kDefaultNamespace));
   const absl::Time now = opts_.clock();
@@ -196,15 +198,17 @@ absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatusTo(const storag
   if (in_status != nullptr) {
     *next->mutable_status() = *in_status;
     // Only a condition that comes without a transition time needs the old one.
-    const bool needs_previous = std::any_of(next->status().conditions().begin(), next->status().conditions().end(),
-                                            [](const v1::Condition& c) { return !am::HasTransitionTime(c); });
+    const bool needs_previous =
+        std::any_of(next->status().conditions().begin(), next->status().conditions().end(),
+                    [](const v1::Condition& c) { return !am::HasTransitionTime(c); });
     if (needs_previous && !parsed) parsed = cur.Object();
     am::DefaultTransitionTimes(next->mutable_status(), parsed ? &parsed->status() : nullptr, opts_.clock());
   }
   // No change: the new status encodes to the stored status's bytes (the
   // encoding of a message without map fields is canonical, so equal bytes
   // are equal messages; a difference that is not one only costs a write).
-  if (parsed ? MessageDifferencer::Equals(parsed->status(), next->status()) : EncodesTo(next->status(), status_bytes)) {
+  if (parsed ? MessageDifferencer::Equals(parsed->status(), next->status())
+             : EncodesTo(next->status(), status_bytes)) {
     return nullptr;
   }
   if (auto s = Validate(*next); !s.ok()) return s;
@@ -222,7 +226,8 @@ void GpuRegistry::Update(const v1::UpdateGpuRequest& req, storage::WriteDone don
   auto key = KeyFor(md.namespace_(), md.name());
   if (!key.ok()) return done(key.status());
   if (auto s = CheckRvSyntax(md.resource_version()); !s.ok()) return done(s);
-  store_->UpdateAsync(*key, [this, &req](const v1::Gpu& cur) { return ApplyMain(cur, req.gpu()); }, std::move(done));
+  store_->UpdateAsync(
+      *key, [this, &req](const v1::Gpu& cur) { return ApplyMain(cur, req.gpu()); }, std::move(done));
 }
 
 absl::StatusOr<storage::ObjectKey> GpuRegistry::StatusWriteKey(const v1::UpdateGpuStatusRequest& req) {
@@ -239,7 +244,8 @@ void GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::W
   auto key = StatusWriteKey(req);
   if (!key.ok()) return done(key.status());
   store_->UpdateStoredAsync(
-      *key, [this, &req](const storage::StoredObject& cur) { return ApplyStatus(cur, req.gpu()); }, std::move(done));
+      *key, [this, &req](const storage::StoredObject& cur) { return ApplyStatus(cur, req.gpu()); },
+      std::move(done));
 }
 
 void GpuRegistry::UpdateStatus(v1::UpdateGpuStatusRequest* req, storage::WriteDone done) {
@@ -277,26 +283,29 @@ void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done)
   }
   bool status = false;
   for (const auto& sub : req.subresources()) {
-    if (sub != "status") return done(am::BadRequestError(absl::StrCat("unsupported subresource \"", sub, "\"")));
+    if (sub != "status")
+      return done(am::BadRequestError(absl::StrCat("unsupported subresource \"", sub, "\"")));
     status = true;
   }
   store_->UpdateStoredAsync(
       *key,
-      [this, &req, type = *type, status](const storage::StoredObject& stored) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
-    const storage::ObjectPtr parsed = stored.Object();
-    const v1::Gpu& cur = *parsed;
-    auto patched = am::ApplyPatch(cur, type, req.data());
-    if (!patched.ok()) return patched.status();
-    const auto& cm = cur.metadata();
-    const auto& pm = patched->metadata();
-    std::vector<am::FieldError> errs;
-    if (pm.name() != cm.name()) errs.push_back(Immutable("metadata.name", pm.name()));
-    if (pm.namespace_() != cm.namespace_()) errs.push_back(Immutable("metadata.namespace", pm.namespace_()));
-    if (!errs.empty()) return am::InvalidError(cm.name(), std::move(errs));
-    if (auto s = CheckRvSyntax(pm.resource_version()); !s.ok()) return s;
-    // uid, creationTimestamp and resourceVersion left in the patched object
-    // act as preconditions / immutability checks exactly as in an update.
-    return status ? ApplyStatus(stored, *patched) : ApplyMain(cur, *patched);
+      [this, &req, type = *type,
+       status](const storage::StoredObject& stored) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
+        const storage::ObjectPtr parsed = stored.Object();
+        const v1::Gpu& cur = *parsed;
+        auto patched = am::ApplyPatch(cur, type, req.data());
+        if (!patched.ok()) return patched.status();
+        const auto& cm = cur.metadata();
+        const auto& pm = patched->metadata();
+        std::vector<am::FieldError> errs;
+        if (pm.name() != cm.name()) errs.push_back(Immutable("metadata.name", pm.name()));
+        if (pm.namespace_() != cm.namespace_())
+          errs.push_back(Immutable("metadata.namespace", pm.namespace_()));
+        if (!errs.empty()) return am::InvalidError(cm.name(), std::move(errs));
+        if (auto s = CheckRvSyntax(pm.resource_version()); !s.ok()) return s;
+        // uid, creationTimestamp and resourceVersion left in the patched object
+        // act as preconditions / immutability checks exactly as in an update.
+        return status ? ApplyStatus(stored, *patched) : ApplyMain(cur, *patched);
       },
       std::move(done));
 }
@@ -348,7 +357,8 @@ absl::StatusOr<storage::WatchOptions> GpuRegistry::WatchOptionsFor(const v1::Wat
   if (send_initial) {
     if (*match == am::ResourceVersionMatch::kExact) {
       return am::BadRequestError(
-          "sendInitialEvents is forbidden with resourceVersionMatch \"Exact\": use \"NotOlderThan\" or leave it unset");
+          "sendInitialEvents is forbidden with resourceVersionMatch \"Exact\": use \"NotOlderThan\" or leave "
+          "it unset");
     }
     if (!rv.empty() && rv != "0") {
       auto n = am::ParseResourceVersion(rv);
@@ -360,7 +370,8 @@ absl::StatusOr<storage::WatchOptions> GpuRegistry::WatchOptionsFor(const v1::Wat
     return w;
   }
   if (*match != am::ResourceVersionMatch::kUnset) {
-    return am::BadRequestError("resourceVersionMatch is forbidden for watch unless sendInitialEvents is true");
+    return am::BadRequestError(
+        "resourceVersionMatch is forbidden for watch unless sendInitialEvents is true");
   }
   if (rv.empty() || rv == "0") {
     w.initial_state = !no_initial;

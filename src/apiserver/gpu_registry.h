@@ -2,7 +2,8 @@
 // defaults, immutable fields, optimistic concurrency, no-op detection, patch
 // and the status subresource. GpuService adapts it to the wire; an in-process
 // fake server can reuse it as is.
-#pragma once
+#ifndef DEVICEAPI_APISERVER_GPU_REGISTRY_H_
+#define DEVICEAPI_APISERVER_GPU_REGISTRY_H_
 
 #include <functional>
 
@@ -68,7 +69,8 @@ class GpuRegistry {
   // metadata and spec of `cur` and the status `in_status` (copied, transition
   // times filled in) or, when null, the status `next` already holds. Returns
   // `next`, null for no change, or the error.
-  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatusTo(const storage::StoredObject& cur, const v1::ObjectMeta& im,
+  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatusTo(const storage::StoredObject& cur,
+                                                         const v1::ObjectMeta& im,
                                                          const v1::GpuStatus* in_status,
                                                          std::shared_ptr<v1::Gpu> next);
   // Checks an UpdateStatus request's shape and names its object.
@@ -79,3 +81,5 @@ class GpuRegistry {
 };
 
 }  // namespace deviceapi::apiserver
+
+#endif  // DEVICEAPI_APISERVER_GPU_REGISTRY_H_

@@ -60,7 +60,7 @@ class ArenaBlockPool {
         return b;
       }
     }
-    return static_cast<char*>(::operator new(kBlock, std::align_val_t{16}));
+    return static_cast<char*>(::operator new (kBlock, std::align_val_t{16}));
   }
   void Give(char* b) {
     {
@@ -70,7 +70,7 @@ class ArenaBlockPool {
         return;
       }
     }
-    ::operator delete(b, std::align_val_t{16});
+    ::operator delete (b, std::align_val_t{16});
   }
 
  private:
@@ -210,34 +210,33 @@ grpc::Status GpuService::FinishWrite(std::string_view verb, const storage::Write
 }
 
 grpc::ServerUnaryReactor* GpuService::CreateGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::CreateGpuRequest>("create", raw, resp, false, [this](const auto& req, storage::WriteDone done) {
-    registry_->Create(req, std::move(done));
-  });
+  return Write<v1::CreateGpuRequest>(
+      "create", raw, resp, false,
+      [this](const auto& req, storage::WriteDone done) { registry_->Create(req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::UpdateGpuRequest>("update", raw, resp, false, [this](const auto& req, storage::WriteDone done) {
-    registry_->Update(req, std::move(done));
-  });
+  return Write<v1::UpdateGpuRequest>(
+      "update", raw, resp, false,
+      [this](const auto& req, storage::WriteDone done) { registry_->Update(req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::UpdateGpuStatusRequest>("update_status", raw, resp, false,
-                                           [this](auto& req, storage::WriteDone done) {
-                                             registry_->UpdateStatus(&req, std::move(done));
-                                           });
+  return Write<v1::UpdateGpuStatusRequest>(
+      "update_status", raw, resp, false,
+      [this](auto& req, storage::WriteDone done) { registry_->UpdateStatus(&req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* GpuService::PatchGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::PatchGpuRequest>("patch", raw, resp, false, [this](const auto& req, storage::WriteDone done) {
-    registry_->Patch(req, std::move(done));
-  });
+  return Write<v1::PatchGpuRequest>(
+      "patch", raw, resp, false,
+      [this](const auto& req, storage::WriteDone done) { registry_->Patch(req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* GpuService::DeleteGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::DeleteGpuRequest>("delete", raw, resp, true, [this](const auto& req, storage::WriteDone done) {
-    registry_->Delete(req, std::move(done));
-  });
+  return Write<v1::DeleteGpuRequest>(
+      "delete", raw, resp, true,
+      [this](const auto& req, storage::WriteDone done) { registry_->Delete(req, std::move(done)); });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GpuService::WatchGpus(Ctx* /*ctx*/, const Bytes* raw) {

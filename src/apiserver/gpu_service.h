@@ -2,7 +2,8 @@
 // calls never block (the memory store never waits); WatchGpus is a raw
 // (ByteBuffer) stream so each event is serialized once and the same bytes go
 // to every watcher.
-#pragma once
+#ifndef DEVICEAPI_APISERVER_GPU_SERVICE_H_
+#define DEVICEAPI_APISERVER_GPU_SERVICE_H_
 
 #include <memory>
 
@@ -20,8 +21,9 @@ class ServerMetrics;
 using GpuServiceBase = v1::GpuService::WithRawCallbackMethod_GetGpu<
     v1::GpuService::WithRawCallbackMethod_ListGpus<v1::GpuService::WithRawCallbackMethod_WatchGpus<
         v1::GpuService::WithRawCallbackMethod_CreateGpu<v1::GpuService::WithRawCallbackMethod_UpdateGpu<
-            v1::GpuService::WithRawCallbackMethod_UpdateGpuStatus<v1::GpuService::WithRawCallbackMethod_DeleteGpu<
-                v1::GpuService::WithRawCallbackMethod_PatchGpu<v1::GpuService::CallbackService>>>>>>>>;
+            v1::GpuService::WithRawCallbackMethod_UpdateGpuStatus<
+                v1::GpuService::WithRawCallbackMethod_DeleteGpu<
+                    v1::GpuService::WithRawCallbackMethod_PatchGpu<v1::GpuService::CallbackService>>>>>>>>;
 
 class GpuService final : public GpuServiceBase {
  public:
@@ -68,7 +70,8 @@ class GpuService final : public GpuServiceBase {
 
   // A write's status for the wire: serializes the object (or Empty) into
   // `resp` and records the metric.
-  grpc::Status FinishWrite(std::string_view verb, const storage::WriteResult& r, Bytes* resp, bool empty_response);
+  grpc::Status FinishWrite(std::string_view verb, const storage::WriteResult& r, Bytes* resp,
+                           bool empty_response);
 
   std::shared_ptr<GpuRegistry> registry_;
   ServerMetrics* metrics_;
@@ -80,3 +83,5 @@ class GpuService final : public GpuServiceBase {
 };
 
 }  // namespace deviceapi::apiserver
+
+#endif  // DEVICEAPI_APISERVER_GPU_SERVICE_H_

@@ -36,11 +36,10 @@ std::string_view RpcTypeName(RpcType type) {
 
 std::string GrpcCodeName(grpc::StatusCode code) {
   static constexpr std::array<std::string_view, kNumCodes> kNames = {
-      "OK",           "Canceled",          "Unknown",          "InvalidArgument",
-      "DeadlineExceeded", "NotFound",      "AlreadyExists",    "PermissionDenied",
-      "ResourceExhausted", "FailedPrecondition", "Aborted",    "OutOfRange",
-      "Unimplemented", "Internal",         "Unavailable",      "DataLoss",
-      "Unauthenticated",
+      "OK",       "Canceled",        "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",   "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",      "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated",
   };
   int n = static_cast<int>(code);
   if (n >= 0 && n < kNumCodes) return std::string(kNames[n]);
@@ -106,9 +105,8 @@ struct GrpcServerMetrics::State {
       slot->started = &started.Add(slot->labels);
       slot->msg_received = &msg_received.Add(slot->labels);
       slot->msg_sent = &msg_sent.Add(slot->labels);
-      slot->handling = &handling.Add(
-          slot->labels, prometheus::Histogram::BucketBoundaries{.005, .01, .025, .05, .1, .25, .5,
-                                                                1, 2.5, 5, 10});
+      slot->handling = &handling.Add(slot->labels, prometheus::Histogram::BucketBoundaries{
+                                                       .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10});
     }
     return slot.get();
   }
@@ -186,17 +184,14 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
   std::chrono::steady_clock::time_point start_;
 };
 
-class MetricsInterceptorFactory
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit MetricsInterceptorFactory(std::shared_ptr<GrpcServerMetrics::State> state)
       : state_(std::move(state)) {}
 
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
     const char* method = info->method();
-    return new MetricsInterceptor(state_,
-                                  state_->Series(method != nullptr ? method : "", info->type()));
+    return new MetricsInterceptor(state_, state_->Series(method != nullptr ? method : "", info->type()));
   }
 
  private:
@@ -210,13 +205,13 @@ GrpcServerMetrics::GrpcServerMetrics(std::shared_ptr<prometheus::Registry> regis
 
 GrpcServerMetrics::~GrpcServerMetrics() = default;
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeGrpcMetricsInterceptorFactory(std::shared_ptr<GrpcServerMetrics> metrics) {
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcMetricsInterceptorFactory(
+    std::shared_ptr<GrpcServerMetrics> metrics) {
   return std::make_unique<MetricsInterceptorFactory>(metrics->state_);
 }
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeGrpcMetricsInterceptorFactory(std::shared_ptr<prometheus::Registry> registry) {
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcMetricsInterceptorFactory(
+    std::shared_ptr<prometheus::Registry> registry) {
   return MakeGrpcMetricsInterceptorFactory(std::make_shared<GrpcServerMetrics>(std::move(registry)));
 }
 

@@ -50,12 +50,12 @@ class GrpcServerMetrics {
 // GrpcServerMetrics shares its series; the factory keeps their shared state (and the registry)
 // alive, so it may be moved into
 // ServerBuilder::experimental().SetInterceptorCreators() and outlive `metrics`.
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeGrpcMetricsInterceptorFactory(std::shared_ptr<GrpcServerMetrics> metrics);
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcMetricsInterceptorFactory(
+    std::shared_ptr<GrpcServerMetrics> metrics);
 
 // Shorthand: a factory with its own GrpcServerMetrics on `registry`.
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeGrpcMetricsInterceptorFactory(std::shared_ptr<prometheus::Registry> registry);
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcMetricsInterceptorFactory(
+    std::shared_ptr<prometheus::Registry> registry);
 
 }  // namespace deviceapi::apiserver
 

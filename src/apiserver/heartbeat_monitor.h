@@ -2,7 +2,8 @@
 // lastHeartbeatTime is marked Unknown (reason ProviderHeartbeatTimeout), the
 // way the Kubernetes node lifecycle controller treats a silent kubelet. A dead
 // provider can therefore never leave a GPU looking healthy.
-#pragma once
+#ifndef DEVICEAPI_APISERVER_HEARTBEAT_MONITOR_H_
+#define DEVICEAPI_APISERVER_HEARTBEAT_MONITOR_H_
 
 #include <functional>
 #include <thread>
@@ -50,3 +51,5 @@ class HeartbeatMonitor {
 int ExpireStaleConditions(v1::GpuStatus* status, absl::Time now, absl::Duration timeout);
 
 }  // namespace deviceapi::apiserver
+
+#endif  // DEVICEAPI_APISERVER_HEARTBEAT_MONITOR_H_

@@ -1,5 +1,5 @@
-#include "common/strings.h"
 #include "apiserver/http_server.h"
+#include "common/strings.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -15,10 +15,10 @@
 #include <string_view>
 #include <thread>
 
-#include "fmt/format.h"
 #include "absl/status/status.h"
 #include "civetweb.h"
 #include "common/logging.h"
+#include "fmt/format.h"
 
 namespace deviceapi::apiserver {
 namespace {
@@ -38,8 +38,7 @@ int LogMessage(const struct mg_connection*, const char* message) {
 void Reply(struct mg_connection* conn, bool head, int status, std::string_view content_type,
            std::string_view body) {
   mg_response_header_start(conn, status);
-  mg_response_header_add(conn, "Content-Type", content_type.data(),
-                         static_cast<int>(content_type.size()));
+  mg_response_header_add(conn, "Content-Type", content_type.data(), static_cast<int>(content_type.size()));
   std::string length = std::to_string(body.size());
   mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
   mg_response_header_add(conn, "Cache-Control", "no-cache", -1);
@@ -98,11 +97,10 @@ void WakeListener(const std::string& ip, int port) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::string host, int port,
-                                                             Handlers handlers) {
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::string host, int port, Handlers handlers) {
   InitCivetwebOnce();
-  const std::string address = Cat(
-      host.find(':') != std::string::npos ? Cat("[", host, "]") : host, ":", port);
+  const std::string address =
+      Cat(host.find(':') != std::string::npos ? Cat("[", host, "]") : host, ":", port);
   std::string listen;
   if (host.empty()) {
     listen = std::to_string(port);
@@ -117,11 +115,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::string host, 
   std::unique_ptr<HttpServer> server(new HttpServer(std::move(handlers)));
   server->ip_ = host == "localhost" ? "127.0.0.1" : host;
   const char* options[] = {
-      "listening_ports", listen.c_str(),
-      "num_threads", "3",
-      "request_timeout_ms", "10000",
-      "enable_keep_alive", "no",
-      nullptr,
+      "listening_ports", listen.c_str(),      "num_threads", "3",     "request_timeout_ms",
+      "10000",           "enable_keep_alive", "no",          nullptr,
   };
   struct mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
@@ -152,8 +147,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::string host, 
   std::memset(ports, 0, sizeof(ports));
   int n = mg_get_server_ports(server->ctx_, 4, ports);
   if (n < 1) {
-    return absl::InternalError(
-        Cat("metrics bind address ", address, ": cannot read the listening port"));
+    return absl::InternalError(Cat("metrics bind address ", address, ": cannot read the listening port"));
   }
   server->port_ = ports[0].port;
   return server;

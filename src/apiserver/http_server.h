@@ -34,8 +34,7 @@ class HttpServer {
   // Listens on host:port (host "" = all IPv4 interfaces, "localhost" = 127.0.0.1, else an IP
   // literal; port 0 = a free port, see port()). Returns UNAVAILABLE when the address cannot be
   // bound, e.g. "metrics bind address :9090: address already in use".
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(std::string host, int port,
-                                                           Handlers handlers);
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(std::string host, int port, Handlers handlers);
 
   ~HttpServer();  // Stop()s
   HttpServer(const HttpServer&) = delete;

@@ -37,7 +37,8 @@ class ServerMetrics::StoreCollector : public prometheus::Collectable {
       f.type = prometheus::MetricType::Gauge;
       return f;
     };
-    auto point = [](prometheus::MetricFamily& f, double v, std::vector<prometheus::ClientMetric::Label> labels = {}) {
+    auto point = [](prometheus::MetricFamily& f, double v,
+                    std::vector<prometheus::ClientMetric::Label> labels = {}) {
       prometheus::ClientMetric& m = f.metric.emplace_back();
       m.label = std::move(labels);
       m.gauge.value = v;
@@ -52,8 +53,7 @@ class ServerMetrics::StoreCollector : public prometheus::Collectable {
     point(gpus, static_cast<double>(g.gpus_unknown), {{"health", "unknown"}});
     point(gauge("device_api_server_watch_streams_active", "Number of open watch streams."),
           static_cast<double>(g.watch_streams_active));
-    point(gauge("device_api_server_watch_history_events",
-                "Number of events kept in the watch history."),
+    point(gauge("device_api_server_watch_history_events", "Number of events kept in the watch history."),
           static_cast<double>(g.history_events));
     point(gauge("device_api_server_watch_history_oldest_resource_version",
                 "Resource version of the oldest event in the watch history (0 when empty)."),

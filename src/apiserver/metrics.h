@@ -24,9 +24,9 @@ class ProcessCollector;
 
 // State of the store and the watch machinery, sampled at scrape time.
 struct StoreGauges {
-  uint64_t resource_version = 0;      // current (latest committed) resource version
-  uint64_t objects = 0;               // stored objects
-  uint64_t gpus_healthy = 0;          // GPUs by health
+  uint64_t resource_version = 0;  // current (latest committed) resource version
+  uint64_t objects = 0;           // stored objects
+  uint64_t gpus_healthy = 0;      // GPUs by health
   uint64_t gpus_unhealthy = 0;
   uint64_t gpus_unknown = 0;
   uint64_t watch_streams_active = 0;  // open watch streams
@@ -82,8 +82,7 @@ class ServerMetrics {
  private:
   class StoreCollector;
 
-  static constexpr std::array<std::string_view, 4> kEventTypes = {"ADDED", "MODIFIED", "DELETED",
-                                                                  "BOOKMARK"};
+  static constexpr std::array<std::string_view, 4> kEventTypes = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK"};
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& writes_;

@@ -1,23 +1,23 @@
+#include "apiserver/options.h"
 #include "common/command_line.h"
 #include "common/strings.h"
-#include "apiserver/options.h"
 
 #include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <tuple>
 #include <vector>
 
-#include "fmt/format.h"
 #include "CLI/CLI.hpp"
 #include "common/duration.h"
 #include "common/version.h"
+#include "fmt/format.h"
 
 namespace deviceapi::apiserver {
 namespace {
@@ -85,16 +85,14 @@ std::string DefaultHostname() {
   return ToLower(name);
 }
 
-void CheckRange(std::vector<std::string>& errors, std::string_view flag, int64_t value,
-                int64_t min, int64_t max) {
+void CheckRange(std::vector<std::string>& errors, std::string_view flag, int64_t value, int64_t min,
+                int64_t max) {
   if (value < min || value > max) {
-    errors.push_back(
-        Cat("--", flag, " must be between ", min, " and ", max, ", got ", value));
+    errors.push_back(Cat("--", flag, " must be between ", min, " and ", max, ", got ", value));
   }
 }
 
-void CheckAtLeast(std::vector<std::string>& errors, std::string_view flag, int64_t value,
-                  int64_t min) {
+void CheckAtLeast(std::vector<std::string>& errors, std::string_view flag, int64_t value, int64_t min) {
   if (value < min) errors.push_back(Cat("--", flag, " must be >= ", min, ", got ", value));
 }
 
@@ -102,12 +100,11 @@ void CheckDurationRange(std::vector<std::string>& errors, std::string_view flag,
                         absl::Duration min, absl::Duration max) {
   if (d < min || d > max) {
     errors.push_back(Cat("--", flag, " must be between ", FormatGoDuration(min), " and ",
-                                  FormatGoDuration(max), ", got ", FormatGoDuration(d)));
+                         FormatGoDuration(max), ", got ", FormatGoDuration(d)));
   }
 }
 
-void CheckPositiveDuration(std::vector<std::string>& errors, std::string_view flag,
-                           absl::Duration d) {
+void CheckPositiveDuration(std::vector<std::string>& errors, std::string_view flag, absl::Duration d) {
   if (d <= absl::ZeroDuration()) {
     errors.push_back(Cat("--", flag, " must be > 0, got ", FormatGoDuration(d)));
   }
@@ -142,8 +139,7 @@ absl::StatusOr<std::pair<std::string, int>> ParseHostPort(std::string_view addre
   if (address.starts_with("[")) {
     size_t close = address.find(']');
     if (close == std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          Cat("address ", address, ": missing ']' in address"));
+      return absl::InvalidArgumentError(Cat("address ", address, ": missing ']' in address"));
     }
     if (close + 1 >= address.size() || address[close + 1] != ':') {
       return absl::InvalidArgumentError(Cat("address ", address, ": missing port"));
@@ -153,29 +149,28 @@ absl::StatusOr<std::pair<std::string, int>> ParseHostPort(std::string_view addre
   } else {
     size_t colon = address.rfind(':');
     if (colon == std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          Cat("address ", address, ": missing port in address"));
+      return absl::InvalidArgumentError(Cat("address ", address, ": missing port in address"));
     }
     host = address.substr(0, colon);
     if (host.find(':') != std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          Cat("address ", address, ": too many colons in address"));
+      return absl::InvalidArgumentError(Cat("address ", address, ": too many colons in address"));
     }
     port = address.substr(colon + 1);
   }
   int port_number = -1;
   bool digits_only = !port.empty() && port.size() <= 5 &&
                      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits_only || std::from_chars(port.data(), port.data() + port.size(), port_number).ec != std::errc() || port_number > 65535) {
-    return absl::InvalidArgumentError(
-        Cat("address ", address, ": port must be a number in 0..65535"));
+  if (!digits_only ||
+      std::from_chars(port.data(), port.data() + port.size(), port_number).ec != std::errc() ||
+      port_number > 65535) {
+    return absl::InvalidArgumentError(Cat("address ", address, ": port must be a number in 0..65535"));
   }
   if (!host.empty() && host != "localhost") {
     unsigned char buf[sizeof(struct in6_addr)];
     std::string h(host);
     if (inet_pton(AF_INET, h.c_str(), buf) != 1 && inet_pton(AF_INET6, h.c_str(), buf) != 1) {
-      return absl::InvalidArgumentError(Cat(
-          "address ", address, ": host must be empty, \"localhost\" or an IP address"));
+      return absl::InvalidArgumentError(
+          Cat("address ", address, ": host must be empty, \"localhost\" or an IP address"));
     }
   }
   return std::make_pair(std::string(host), port_number);
@@ -184,26 +179,22 @@ absl::StatusOr<std::pair<std::string, int>> ParseHostPort(std::string_view addre
 absl::StatusOr<std::string> ParseUnixBindAddress(std::string_view address) {
   constexpr std::string_view kScheme = "unix://";
   if (!address.starts_with(kScheme)) {
-    return absl::InvalidArgumentError(
-        Cat("bind address \"", address, "\" must start with unix://"));
+    return absl::InvalidArgumentError(Cat("bind address \"", address, "\" must start with unix://"));
   }
   std::string_view path = address.substr(kScheme.size());
   if (path.empty() || path.front() != '/') {
-    return absl::InvalidArgumentError(Cat(
-        "bind address \"", address, "\" must be unix:// followed by an absolute path"));
+    return absl::InvalidArgumentError(
+        Cat("bind address \"", address, "\" must be unix:// followed by an absolute path"));
   }
   if (path.size() > 1 && path.back() == '/') {
-    return absl::InvalidArgumentError(
-        Cat("bind address \"", address, "\" must not end with '/'"));
+    return absl::InvalidArgumentError(Cat("bind address \"", address, "\" must not end with '/'"));
   }
   if (path == "/") {
-    return absl::InvalidArgumentError(
-        Cat("bind address \"", address, "\" must name a socket file, not /"));
+    return absl::InvalidArgumentError(Cat("bind address \"", address, "\" must name a socket file, not /"));
   }
   if (path.size() > kMaxUnixPathLen) {
-    return absl::InvalidArgumentError(Cat("bind address \"", address, "\": socket path is ",
-                                                   path.size(), " bytes, at most ",
-                                                   kMaxUnixPathLen, " allowed"));
+    return absl::InvalidArgumentError(Cat("bind address \"", address, "\": socket path is ", path.size(),
+                                          " bytes, at most ", kMaxUnixPathLen, " allowed"));
   }
   return std::string(path);
 }
@@ -212,8 +203,7 @@ absl::StatusOr<uint32_t> ParseSocketMode(std::string_view text) {
   std::string_view digits = text;
   if (digits.starts_with("0o") || digits.starts_with("0O")) digits.remove_prefix(2);
   if (digits.empty() || digits.size() > 4) {
-    return absl::InvalidArgumentError(
-        Cat("socket mode \"", text, "\" must be an octal number such as 0660"));
+    return absl::InvalidArgumentError(Cat("socket mode \"", text, "\" must be an octal number such as 0660"));
   }
   uint32_t mode = 0;
   for (char c : digits) {
@@ -224,8 +214,7 @@ absl::StatusOr<uint32_t> ParseSocketMode(std::string_view text) {
     mode = mode * 8 + static_cast<uint32_t>(c - '0');
   }
   if (mode > 0777) {
-    return absl::InvalidArgumentError(
-        Cat("socket mode \"", text, "\" must be at most 0777"));
+    return absl::InvalidArgumentError(Cat("socket mode \"", text, "\" must be at most 0777"));
   }
   return mode;
 }
@@ -244,32 +233,29 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   } else if (o.socket_path.size() > 1 && o.socket_path.back() == '/') {
     errors.push_back(Cat("socket path \"", o.socket_path, "\" must not end with '/'"));
   } else if (o.socket_path.size() > kMaxUnixPathLen) {
-    errors.push_back(Cat("socket path \"", o.socket_path, "\" is longer than ",
-                                  kMaxUnixPathLen, " bytes"));
+    errors.push_back(Cat("socket path \"", o.socket_path, "\" is longer than ", kMaxUnixPathLen, " bytes"));
   }
   CheckRange(errors, "health-probe-bind-address port", o.health_port, 0, 65535);
   CheckRange(errors, "metrics-bind-address port", o.metrics_port, 0, 65535);
   if (!o.read_only_socket_path.empty() && o.read_only_socket_path == o.socket_path) {
-    errors.push_back(Cat("--read-only-bind-address must differ from --bind-address, both are ",
-                         o.socket_path));
+    errors.push_back(
+        Cat("--read-only-bind-address must differ from --bind-address, both are ", o.socket_path));
   }
   if (o.health_port != 0 && o.health_port == o.metrics_port) {
-    errors.push_back(Cat(
-        "--health-probe-bind-address and --metrics-bind-address must use different ports, both "
-        "use ",
-        o.health_port));
+    errors.push_back(
+        Cat("--health-probe-bind-address and --metrics-bind-address must use different ports, both "
+            "use ",
+            o.health_port));
   }
 
-  CheckDurationRange(errors, "shutdown-grace-period", o.shutdown_grace_period,
-                     absl::ZeroDuration(), absl::Minutes(10));
-  CheckDurationRange(errors, "shutdown-delay", o.shutdown_delay, absl::ZeroDuration(),
+  CheckDurationRange(errors, "shutdown-grace-period", o.shutdown_grace_period, absl::ZeroDuration(),
                      absl::Minutes(10));
+  CheckDurationRange(errors, "shutdown-delay", o.shutdown_delay, absl::ZeroDuration(), absl::Minutes(10));
 
   if (!IsDns1123Subdomain(o.hostname)) {
-    errors.push_back(Cat(
-        "hostname \"", o.hostname,
-        "\" (--hostname-override) must be a lower-case DNS-1123 subdomain: at most 253 "
-        "characters of a-z, 0-9, '-' and '.', starting and ending with an alphanumeric"));
+    errors.push_back(Cat("hostname \"", o.hostname,
+                         "\" (--hostname-override) must be a lower-case DNS-1123 subdomain: at most 253 "
+                         "characters of a-z, 0-9, '-' and '.', starting and ending with an alphanumeric"));
   }
 
   std::string_view endpoint = o.datastore_endpoint;
@@ -279,8 +265,9 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   } else if (scheme == "sqlite") {
     std::string_view path = endpoint.substr(sep + 3);
     if (path.empty() || path.front() != '/' || path.back() == '/') {
-      errors.push_back(Cat("datastore endpoint \"", endpoint,
-                           "\": sqlite needs an absolute file path, e.g. sqlite:///var/lib/device-api/state.db"));
+      errors.push_back(
+          Cat("datastore endpoint \"", endpoint,
+              "\": sqlite needs an absolute file path, e.g. sqlite:///var/lib/device-api/state.db"));
     }
   } else if (scheme == "etcd") {
     // The addresses and ?prefix= are checked where the store opens
@@ -290,8 +277,8 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
                            "\": etcd needs at least one address, e.g. etcd://127.0.0.1:2379"));
     }
   } else {
-    errors.push_back(Cat("unsupported datastore endpoint \"", endpoint,
-                                  "\": expected memory://, sqlite:// or etcd://"));
+    errors.push_back(
+        Cat("unsupported datastore endpoint \"", endpoint, "\": expected memory://, sqlite:// or etcd://"));
   }
 
   CheckRange(errors, "max-recv-msg-size", o.max_recv_msg_size, kMinMsgSize, kMaxRecvMsgSize);
@@ -306,14 +293,13 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   CheckPositiveDuration(errors, "watch-history-age", o.watch_history_age);
   CheckAtLeast(errors, "watch-queue-size", o.watch_queue_size, 1);
   CheckPositiveDuration(errors, "watch-bookmark-interval", o.watch_bookmark_interval);
-  CheckDurationRange(errors, "condition-heartbeat-timeout", o.condition_heartbeat_timeout, absl::ZeroDuration(),
-                     absl::Hours(24));
+  CheckDurationRange(errors, "condition-heartbeat-timeout", o.condition_heartbeat_timeout,
+                     absl::ZeroDuration(), absl::Hours(24));
   CheckAtLeast(errors, "max-objects", o.max_objects, 1);
   CheckAtLeast(errors, "max-conditions", o.max_conditions, 1);
   CheckAtLeast(errors, "v", o.verbosity, 0);
   if (o.log_format != "text" && o.log_format != "json") {
-    errors.push_back(
-        Cat("--log-format must be \"text\" or \"json\", got \"", o.log_format, "\""));
+    errors.push_back(Cat("--log-format must be \"text\" or \"json\", got \"", o.log_format, "\""));
   }
 
   if (errors.empty()) return absl::OkStatus();
@@ -339,24 +325,22 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
   app.get_formatter()->column_width(44);
 
   auto add = [&](std::string_view name, auto& target, std::string_view help) {
-    return app.add_option(Cat("--", name), target, std::string(help))
-        ->envname(EnvVarName(name));
+    return app.add_option(Cat("--", name), target, std::string(help))->envname(EnvVarName(name));
   };
   add("bind-address", o.bind_address, "gRPC API socket: unix:// followed by an absolute path");
   add("read-only-bind-address", o.read_only_bind_address,
       "optional second socket (unix:// + absolute path) serving the API read-only: writes are "
       "PERMISSION_DENIED");
-  add("health-probe-bind-address", o.health_probe_bind_address,
-      "host:port for gRPC health and reflection");
+  add("health-probe-bind-address", o.health_probe_bind_address, "host:port for gRPC health and reflection");
   add("metrics-bind-address", o.metrics_bind_address,
       "host:port for HTTP /metrics, /healthz, /readyz, /livez and /version");
   add("shutdown-grace-period", raw.shutdown_grace_period,
       "time to let in-flight RPCs finish on shutdown (0..10m)");
-  add("shutdown-delay", raw.shutdown_delay,
-      "time to report not-ready before shutting down (0..10m)");
+  add("shutdown-delay", raw.shutdown_delay, "time to report not-ready before shutting down (0..10m)");
   add("hostname-override", raw.hostname_override,
       "node name to use instead of the host name (default: gethostname(), else $NODE_NAME)");
-  add("datastore-endpoint", o.datastore_endpoint, "storage backend: memory://, sqlite:///abs/path/state.db or "
+  add("datastore-endpoint", o.datastore_endpoint,
+      "storage backend: memory://, sqlite:///abs/path/state.db or "
       "etcd://HOST:PORT[,HOST:PORT][?prefix=/device-api/]");
   add("max-recv-msg-size", o.max_recv_msg_size, "largest request message in bytes (1 KiB..16 MiB)");
   add("max-send-msg-size", o.max_send_msg_size, "largest response message in bytes");
@@ -411,15 +395,15 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
     if (absl::StatusOr<std::string> path = ParseUnixBindAddress(o.read_only_bind_address); path.ok()) {
       o.read_only_socket_path = *path;
     } else {
-      errors.push_back(
-          InvalidFlag("read-only-bind-address", o.read_only_bind_address, std::string(path.status().message())));
+      errors.push_back(InvalidFlag("read-only-bind-address", o.read_only_bind_address,
+                                   std::string(path.status().message())));
     }
   }
   if (auto hp = ParseHostPort(o.health_probe_bind_address); hp.ok()) {
     std::tie(o.health_host, o.health_port) = *hp;
   } else {
-    errors.push_back(
-        InvalidFlag("health-probe-bind-address", o.health_probe_bind_address, std::string(hp.status().message())));
+    errors.push_back(InvalidFlag("health-probe-bind-address", o.health_probe_bind_address,
+                                 std::string(hp.status().message())));
   }
   if (auto hp = ParseHostPort(o.metrics_bind_address); hp.ok()) {
     std::tie(o.metrics_host, o.metrics_port) = *hp;
@@ -432,8 +416,7 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
   } else {
     errors.push_back(InvalidFlag("socket-mode", raw.socket_mode, std::string(mode.status().message())));
   }
-  o.hostname = raw.hostname_override.empty() ? DefaultHostname()
-                                             : ToLower(raw.hostname_override);
+  o.hostname = raw.hostname_override.empty() ? DefaultHostname() : ToLower(raw.hostname_override);
   {
     std::string_view endpoint = o.datastore_endpoint;
     size_t sep = endpoint.find("://");

@@ -56,15 +56,15 @@ struct ServerOptions {
   std::string datastore_endpoint = "memory://";  // --datastore-endpoint
   std::string datastore_scheme = "memory";       // derived: "memory", "sqlite", "etcd"
 
-  int max_recv_msg_size = 4 * 1024 * 1024;         // --max-recv-msg-size, 1 KiB..16 MiB
-  int max_send_msg_size = 16 * 1024 * 1024;        // --max-send-msg-size, 1 KiB..2 GiB-1
-  int max_streams_per_connection = 100;            // --max-streams-per-connection, 1..10000
-  uint32_t socket_mode = 0660;                     // --socket-mode, octal text, <= 0777
+  int max_recv_msg_size = 4 * 1024 * 1024;   // --max-recv-msg-size, 1 KiB..16 MiB
+  int max_send_msg_size = 16 * 1024 * 1024;  // --max-send-msg-size, 1 KiB..2 GiB-1
+  int max_streams_per_connection = 100;      // --max-streams-per-connection, 1..10000
+  uint32_t socket_mode = 0660;               // --socket-mode, octal text, <= 0777
 
-  int64_t watch_history_size = 10000;                         // --watch-history-size, >= 1
-  absl::Duration watch_history_age = absl::Minutes(10);       // --watch-history-age, > 0
-  int64_t watch_queue_size = 1000;                            // --watch-queue-size, >= 1
-  absl::Duration watch_bookmark_interval = absl::Seconds(10); // --watch-bookmark-interval, > 0
+  int64_t watch_history_size = 10000;                          // --watch-history-size, >= 1
+  absl::Duration watch_history_age = absl::Minutes(10);        // --watch-history-age, > 0
+  int64_t watch_queue_size = 1000;                             // --watch-queue-size, >= 1
+  absl::Duration watch_bookmark_interval = absl::Seconds(10);  // --watch-bookmark-interval, > 0
   // --condition-heartbeat-timeout: a condition whose lastHeartbeatTime is older than this is
   // marked Unknown (reason ProviderHeartbeatTimeout). 0 disables.
   absl::Duration condition_heartbeat_timeout = absl::Seconds(40);

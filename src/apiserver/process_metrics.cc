@@ -86,31 +86,29 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
     double vsize = ToDouble(f[23 - 3]);
     double rss_pages = ToDouble(f[24 - 3]);
     double hz = static_cast<double>(clock_ticks_per_second_);
-    out.push_back(Single("process_cpu_seconds_total",
-                         "Total user and system CPU time spent in seconds.", MetricType::Counter,
-                         (utime + stime) / hz));
-    out.push_back(Single("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-                         MetricType::Gauge, vsize));
-    out.push_back(Single("process_resident_memory_bytes", "Resident memory size in bytes.",
-                         MetricType::Gauge, rss_pages * static_cast<double>(page_size_)));
+    out.push_back(Single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                         MetricType::Counter, (utime + stime) / hz));
+    out.push_back(
+        Single("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge, vsize));
+    out.push_back(Single("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge,
+                         rss_pages * static_cast<double>(page_size_)));
     if (boot_time_seconds_ > 0) {
       out.push_back(Single("process_start_time_seconds",
-                           "Start time of the process since unix epoch in seconds.",
-                           MetricType::Gauge, boot_time_seconds_ + start_ticks / hz));
+                           "Start time of the process since unix epoch in seconds.", MetricType::Gauge,
+                           boot_time_seconds_ + start_ticks / hz));
     }
-    out.push_back(Single("process_threads", "Number of OS threads in the process.",
-                         MetricType::Gauge, threads));
+    out.push_back(
+        Single("process_threads", "Number of OS threads in the process.", MetricType::Gauge, threads));
   }
   if (int fds = CountOpenFds(); fds >= 0) {
-    out.push_back(Single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
-                         fds));
+    out.push_back(Single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, fds));
   }
   struct rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
     double max = limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<double>(limit.rlim_cur);
     if (max >= 0) {
-      out.push_back(Single("process_max_fds", "Maximum number of open file descriptors.",
-                           MetricType::Gauge, max));
+      out.push_back(
+          Single("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge, max));
     }
   }
   return out;

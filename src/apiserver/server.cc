@@ -75,19 +75,24 @@ absl::Status PrepareSocketPath(const std::string& path) {
   const fs::path parent = fs::path(path).parent_path();
   if (!fs::exists(parent, ec)) {
     fs::create_directories(parent, ec);
-    if (ec) return absl::FailedPreconditionError(absl::StrCat("create socket directory ", parent.string(), ": ", ec.message()));
+    if (ec)
+      return absl::FailedPreconditionError(
+          absl::StrCat("create socket directory ", parent.string(), ": ", ec.message()));
     ::chmod(parent.c_str(), 0750);
   }
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat("bind address ", path, " exists and is not a socket"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("bind address ", path, " exists and is not a socket"));
     }
     if (SocketIsLive(path)) {
-      return absl::FailedPreconditionError(absl::StrCat("bind address ", path, " is already in use by a running server"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("bind address ", path, " is already in use by a running server"));
     }
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return absl::FailedPreconditionError(absl::StrCat("remove stale socket ", path, ": ", std::strerror(errno)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("remove stale socket ", path, ": ", std::strerror(errno)));
     }
     spdlog::info("removed stale socket {}", path);
   }
@@ -169,7 +174,8 @@ absl::Status DeviceApiServer::Init() {
   };
 
   // The API socket, and optionally a read-only twin for consumers.
-  auto serve_socket = [&](const std::string& path, grpc::Service* service) -> absl::StatusOr<std::unique_ptr<grpc::Server>> {
+  auto serve_socket = [&](const std::string& path,
+                          grpc::Service* service) -> absl::StatusOr<std::unique_ptr<grpc::Server>> {
     if (auto s = PrepareSocketPath(path); !s.ok()) return s;
     grpc::ServerBuilder b;
     ApplyCommonArgs(b, options_);
@@ -201,8 +207,8 @@ absl::Status DeviceApiServer::Init() {
     grpc::ServerBuilder b;
     ApplyCommonArgs(b, options_);
     keep_sync_threads_off_sockets(b);
-    b.AddListeningPort(TcpAddress(options_.health_host, options_.health_port), grpc::InsecureServerCredentials(),
-                       &health_port_);
+    b.AddListeningPort(TcpAddress(options_.health_host, options_.health_port),
+                       grpc::InsecureServerCredentials(), &health_port_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
     ic.push_back(MakeGrpcMetricsInterceptorFactory(grpc_metrics));
     b.experimental().SetInterceptorCreators(std::move(ic));
@@ -278,7 +284,8 @@ void DeviceApiServer::Shutdown() {
   const bool was_serving = ready_.load();
   SetServing(false);
   if (was_serving) {
-    spdlog::info("shutting down: NOT_SERVING, waiting {} before stopping", absl::FormatDuration(options_.shutdown_delay));
+    spdlog::info("shutting down: NOT_SERVING, waiting {} before stopping",
+                 absl::FormatDuration(options_.shutdown_delay));
     absl::SleepFor(options_.shutdown_delay);
   }
   const absl::Time deadline = absl::Now() + options_.shutdown_grace_period;

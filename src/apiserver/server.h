@@ -1,7 +1,8 @@
 // The device-api-server process minus main(): the GpuService on the Unix
 // socket, gRPC health + reflection on the TCP probe port, HTTP metrics and
 // probes, and the graceful shutdown sequence.
-#pragma once
+#ifndef DEVICEAPI_APISERVER_SERVER_H_
+#define DEVICEAPI_APISERVER_SERVER_H_
 
 #include <atomic>
 #include <memory>
@@ -87,3 +88,5 @@ class DeviceApiServer {
 absl::Status PrepareSocketPath(const std::string& path);
 
 }  // namespace deviceapi::apiserver
+
+#endif  // DEVICEAPI_APISERVER_SERVER_H_

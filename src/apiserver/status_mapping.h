@@ -1,6 +1,7 @@
 // absl::Status inside, grpc::Status at the edge: the one place where store
 // and validation errors become the codes of the contract's error table.
-#pragma once
+#ifndef DEVICEAPI_APISERVER_STATUS_MAPPING_H_
+#define DEVICEAPI_APISERVER_STATUS_MAPPING_H_
 
 #include <string_view>
 
@@ -16,3 +17,5 @@ namespace deviceapi::apiserver {
 grpc::Status ToGrpcStatus(const absl::Status& s, std::string_view context);
 
 }  // namespace deviceapi::apiserver
+
+#endif  // DEVICEAPI_APISERVER_STATUS_MAPPING_H_

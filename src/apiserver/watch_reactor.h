@@ -1,6 +1,7 @@
 // One WatchGpus stream: pulls items from its store Watcher and writes the
 // shared pre-serialized bytes, one write in flight at a time.
-#pragma once
+#ifndef DEVICEAPI_APISERVER_WATCH_REACTOR_H_
+#define DEVICEAPI_APISERVER_WATCH_REACTOR_H_
 
 #include <memory>
 
@@ -43,3 +44,5 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, pu
 };
 
 }  // namespace deviceapi::apiserver
+
+#endif  // DEVICEAPI_APISERVER_WATCH_REACTOR_H_

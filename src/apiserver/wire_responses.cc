@@ -70,11 +70,13 @@ struct ListMetaWire {
 }  // namespace
 
 grpc::ByteBuffer ListResponseBytes(const storage::ListResult& list) {
-  const ListMetaWire meta{std::to_string(list.rv), list.continue_token, list.remaining >= 0 ? list.remaining : 0};
+  const ListMetaWire meta{std::to_string(list.rv), list.continue_token,
+                          list.remaining >= 0 ? list.remaining : 0};
   const size_t meta_size = meta.Size();
   // GpuList{metadata=1, items=2...}; the metadata message is always present.
   size_t list_size = wire::LenHeaderSize(1, meta_size) + meta_size;
-  for (const auto& obj : list.items) list_size += wire::LenHeaderSize(2, obj->bytes().size()) + obj->bytes().size();
+  for (const auto& obj : list.items)
+    list_size += wire::LenHeaderSize(2, obj->bytes().size()) + obj->bytes().size();
   // Every header goes into one slice and the items' stored bytes are
   // referenced between pieces of it:
   // [list + metadata + item 1 header][item 1][item 2 header][item 2]...

@@ -3,7 +3,8 @@
 // which they reference instead of copying: no response message is built and
 // no object is serialized on a read or on a write's acknowledgment. Requests
 // are parsed onto an arena.
-#pragma once
+#ifndef DEVICEAPI_APISERVER_WIRE_RESPONSES_H_
+#define DEVICEAPI_APISERVER_WIRE_RESPONSES_H_
 
 #include <grpcpp/support/byte_buffer.h>
 
@@ -48,3 +49,5 @@ class RequestArena {
 };
 
 }  // namespace deviceapi::apiserver
+
+#endif  // DEVICEAPI_APISERVER_WIRE_RESPONSES_H_

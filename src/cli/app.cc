@@ -27,9 +27,10 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   app.require_subcommand(1);
 
   GlobalOptions global;
-  app.add_option("--server,-s", global.server,
-                 "Server target: unix:///path.sock or an absolute socket path (default: $NVIDIA_DEVICE_API_TARGET, "
-                 "$NVIDIA_DEVICE_API_SOCK, then unix:///var/run/nvidia-device-api/device-api.sock)");
+  app.add_option(
+      "--server,-s", global.server,
+      "Server target: unix:///path.sock or an absolute socket path (default: $NVIDIA_DEVICE_API_TARGET, "
+      "$NVIDIA_DEVICE_API_SOCK, then unix:///var/run/nvidia-device-api/device-api.sock)");
   app.add_option("--namespace,-n", global.ns, "Namespace of the request (default: default)");
   app.add_option("--request-timeout", global.request_timeout,
                  "Deadline of each request, e.g. 10s, 1m; 0 = none")
@@ -87,7 +88,8 @@ int Run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   set_cmd->require_subcommand(1);
   CLI::App* condition_cmd = Sub(*set_cmd, "condition", "Add or replace a condition of a GPU (for operators)");
   condition_cmd->add_option("name", set_condition.name, "Name of the GPU")->required();
-  condition_cmd->add_option("condition", set_condition.condition, "TYPE=STATUS (True, False or Unknown)")->required();
+  condition_cmd->add_option("condition", set_condition.condition, "TYPE=STATUS (True, False or Unknown)")
+      ->required();
   condition_cmd->add_option("--reason", set_condition.reason, "CamelCase reason");
   condition_cmd->add_option("--message", set_condition.message, "Human-readable message");
   condition_cmd->callback(

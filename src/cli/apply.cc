@@ -56,7 +56,8 @@ absl::StatusOr<ApplyResult> ApplyOne(GpuInterface& client, const v1::Gpu& desire
     absl::StatusOr<v1::Gpu> current = client.Get(name);
     if (!current.ok()) return current.status();
     const v1::ObjectMeta& want = desired.metadata();
-    if (!MessageDifferencer::Equals(current->spec(), desired.spec()) || !SameMap(current->metadata().labels(), want.labels()) ||
+    if (!MessageDifferencer::Equals(current->spec(), desired.spec()) ||
+        !SameMap(current->metadata().labels(), want.labels()) ||
         !SameMap(current->metadata().annotations(), want.annotations())) {
       v1::Gpu update = *current;
       *update.mutable_spec() = desired.spec();

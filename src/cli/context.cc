@@ -34,11 +34,14 @@ absl::Status ParseResource(std::string_view resource, std::string* name) {
   if (auto slash = type.find('/'); slash != std::string::npos) {
     *name = type.substr(slash + 1);
     type.resize(slash);
-    if (name->empty()) return absl::InvalidArgumentError(absl::StrCat("arguments in resource/name form must have a single resource and name"));
+    if (name->empty())
+      return absl::InvalidArgumentError(
+          absl::StrCat("arguments in resource/name form must have a single resource and name"));
   }
   const std::string lower = absl::AsciiStrToLower(type);
-  if (lower == "gpu" || lower == "gpus" || lower == "gpu.device.nvidia.com" || lower == "gpus.device.nvidia.com" ||
-      lower == "gpu.v1alpha1.device.nvidia.com" || lower == "gpus.v1alpha1.device.nvidia.com") {
+  if (lower == "gpu" || lower == "gpus" || lower == "gpu.device.nvidia.com" ||
+      lower == "gpus.device.nvidia.com" || lower == "gpu.v1alpha1.device.nvidia.com" ||
+      lower == "gpus.v1alpha1.device.nvidia.com") {
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat("the server doesn't have a resource type \"", type, "\""));
@@ -59,7 +62,9 @@ absl::StatusOr<std::string> ResolveName(std::string_view resource, const std::st
 Context::Context(GlobalOptions opts, std::ostream& out, std::ostream& err)
     : opts_(std::move(opts)), out_(out), err_(err) {}
 
-std::string Context::Namespace() const { return opts_.ns.empty() ? std::string(kDefaultNamespace) : opts_.ns; }
+std::string Context::Namespace() const {
+  return opts_.ns.empty() ? std::string(kDefaultNamespace) : opts_.ns;
+}
 
 absl::Time Context::Now() const { return fixed_now_ ? *fixed_now_ : absl::Now(); }
 
@@ -87,11 +92,12 @@ absl::Status Context::Validate() {
     fixed_now_ = *t;
   }
   if (!absl::ParseDuration(opts_.request_timeout, &timeout_) || timeout_ < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid --request-timeout \"", opts_.request_timeout, "\": want a duration such as 30s or 1m"));
+    return absl::InvalidArgumentError(absl::StrCat("invalid --request-timeout \"", opts_.request_timeout,
+                                                   "\": want a duration such as 30s or 1m"));
   }
   if (timeout_ == absl::ZeroDuration()) timeout_ = absl::InfiniteDuration();  // kubectl: 0 = no timeout
-  if (absl::Status s = MakeConfig().Validate(); !s.ok()) return absl::InvalidArgumentError(std::string(s.message()));
+  if (absl::Status s = MakeConfig().Validate(); !s.ok())
+    return absl::InvalidArgumentError(std::string(s.message()));
   return absl::OkStatus();
 }
 

@@ -28,9 +28,9 @@ inline constexpr std::string_view kDefaultNamespace = "default";
 inline constexpr std::string_view kNowEnvVar = "DEVICECTL_NOW";
 
 struct GlobalOptions {
-  std::string server;     // --server; empty: Config::FromEnvironment()
-  std::string ns;         // -n / --namespace; empty: "default"
-  std::string now;        // --now (hidden) or DEVICECTL_NOW
+  std::string server;                   // --server; empty: Config::FromEnvironment()
+  std::string ns;                       // -n / --namespace; empty: "default"
+  std::string now;                      // --now (hidden) or DEVICECTL_NOW
   std::string request_timeout = "30s";  // --request-timeout, absl duration syntax
 };
 

@@ -16,7 +16,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("the path \"", path, "\" does not exist or cannot be read"));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("the path \"", path, "\" does not exist or cannot be read"));
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -37,7 +38,8 @@ bool ReadGpus(Context& ctx, const FileCommand& cmd, std::vector<v1::Gpu>* gpus) 
     }
     absl::StatusOr<std::vector<v1::Gpu>> decoded = DecodeGpus(*text);
     if (!decoded.ok()) {
-      ctx.Error(absl::StrCat("error reading ", path == "-" ? std::string("STDIN") : path, ": ", decoded.status().message()));
+      ctx.Error(absl::StrCat("error reading ", path == "-" ? std::string("STDIN") : path, ": ",
+                             decoded.status().message()));
       return false;
     }
     for (v1::Gpu& gpu : *decoded) {
@@ -47,7 +49,8 @@ bool ReadGpus(Context& ctx, const FileCommand& cmd, std::vector<v1::Gpu>* gpus) 
       } else if (ctx.NamespaceGiven() && m->namespace_() != ctx.Namespace()) {
         ctx.Error(absl::StrCat("the namespace from the provided object \"", m->namespace_(),
                                "\" does not match the namespace \"", ctx.Namespace(),
-                               "\". You must pass '--namespace=", m->namespace_(), "' to perform this operation."));
+                               "\". You must pass '--namespace=", m->namespace_(),
+                               "' to perform this operation."));
         return false;
       }
       gpus->push_back(std::move(gpu));

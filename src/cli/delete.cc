@@ -6,7 +6,8 @@ namespace deviceapi::cli {
 
 int RunDelete(Context& ctx, const DeleteCommand& cmd) {
   std::string name_from_resource;
-  if (absl::Status s = ParseResource(cmd.resource, &name_from_resource); !s.ok()) return ctx.Error(s.message());
+  if (absl::Status s = ParseResource(cmd.resource, &name_from_resource); !s.ok())
+    return ctx.Error(s.message());
   std::vector<std::string> names = cmd.names;
   if (!name_from_resource.empty()) names.insert(names.begin(), name_from_resource);
   if (names.empty()) return ctx.Error("resource(s) were provided, but no name was specified");

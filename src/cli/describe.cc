@@ -13,7 +13,8 @@ namespace {
 std::string OrNone(const std::string& s) { return s.empty() ? "<none>" : s; }
 
 // kubectl's printLabelsMultiline: one key=value per line, sorted, "<none>" when empty.
-void WriteMap(TabWriter& tw, std::string_view title, const google::protobuf::Map<std::string, std::string>& m) {
+void WriteMap(TabWriter& tw, std::string_view title,
+              const google::protobuf::Map<std::string, std::string>& m) {
   std::map<std::string, std::string> sorted(m.begin(), m.end());
   if (sorted.empty()) {
     tw.Write(absl::StrCat(std::string(title), ":\t<none>\n"));
@@ -42,7 +43,8 @@ std::string DescribeGpu(const v1::Gpu& gpu, absl::Time now) {
   tw.Write(absl::StrCat("UID:\t", m.uid(), "\n"));
   tw.Write(absl::StrCat("Resource Version:\t", m.resource_version(), "\n"));
   tw.Write(absl::StrCat("Generation:\t", m.generation(), "\n"));
-  tw.Write(absl::StrCat("Creation Timestamp:\t", TimeOrNone(m.creation_timestamp(), m.has_creation_timestamp()), "\n"));
+  tw.Write(absl::StrCat("Creation Timestamp:\t",
+                        TimeOrNone(m.creation_timestamp(), m.has_creation_timestamp()), "\n"));
 
   const v1::GpuSpec& s = gpu.spec();
   tw.Write("Spec:\n");
@@ -55,7 +57,8 @@ std::string DescribeGpu(const v1::Gpu& gpu, absl::Time now) {
                         "\n"));
   tw.Write(absl::StrCat("  PCI Bus ID:\t", OrNone(s.pci_bus_id()), "\n"));
   tw.Write(absl::StrCat("  Minor Number:\t", s.minor_number(), "\n"));
-  tw.Write(absl::StrCat("  NUMA Node:\t", s.numa_node() < 0 ? std::string("<unknown>") : absl::StrCat(s.numa_node()), "\n"));
+  tw.Write(absl::StrCat("  NUMA Node:\t",
+                        s.numa_node() < 0 ? std::string("<unknown>") : absl::StrCat(s.numa_node()), "\n"));
   tw.Write(absl::StrCat("  Architecture:\t", OrNone(s.architecture()), "\n"));
   tw.Write(absl::StrCat("  Compute Capability:\t", OrNone(s.compute_capability()), "\n"));
   tw.Write(absl::StrCat("  Driver Version:\t", OrNone(s.driver_version()), "\n"));

@@ -68,7 +68,8 @@ int WatchLoop(Context& ctx, GpuInterface& gpus, const ListOptions& base, std::st
         failures = 0;
         rv = event->resource_version();
         if (event->type == EventType::kBookmark) continue;
-        if (absl::Status s = printer.PrintWatchBatch({event->object}, ctx.out()); !s.ok()) return ctx.Error(s.message());
+        if (absl::Status s = printer.PrintWatchBatch({event->object}, ctx.out()); !s.ok())
+          return ctx.Error(s.message());
         continue;
       }
       if ((*watch)->Done()) break;
@@ -87,7 +88,8 @@ int WatchLoop(Context& ctx, GpuInterface& gpus, const ListOptions& base, std::st
         if (!list.ok()) return ctx.ServerError(list.status());
         rv = list->metadata().resource_version();
         std::vector<v1::Gpu> items(list->items().begin(), list->items().end());
-        if (absl::Status s = printer.PrintWatchBatch(items, ctx.out()); !s.ok()) return ctx.Error(s.message());
+        if (absl::Status s = printer.PrintWatchBatch(items, ctx.out()); !s.ok())
+          return ctx.Error(s.message());
         break;
       }
       case WatchEndAction::kResume:
@@ -153,7 +155,8 @@ int RunGet(Context& ctx, const GetCommand& cmd) {
 
   if (!name.empty() && list->items().empty()) {
     // kubectl: watching one object that does not exist is NotFound.
-    return ctx.ServerError(absl::NotFoundError(absl::StrCat(std::string(kResourceFull), " \"", name, "\" not found")));
+    return ctx.ServerError(
+        absl::NotFoundError(absl::StrCat(std::string(kResourceFull), " \"", name, "\" not found")));
   }
   if (list->items().empty()) {
     ReportEmpty(ctx, cmd.all_namespaces, ns);
@@ -167,7 +170,8 @@ int RunGet(Context& ctx, const GetCommand& cmd) {
 int RunDescribe(Context& ctx, const DescribeCommand& cmd) {
   std::string name = cmd.name;
   std::string name_from_resource;
-  if (absl::Status s = ParseResource(cmd.resource, &name_from_resource); !s.ok()) return ctx.Error(s.message());
+  if (absl::Status s = ParseResource(cmd.resource, &name_from_resource); !s.ok())
+    return ctx.Error(s.message());
   if (!name_from_resource.empty()) name = name_from_resource;
   if (name.empty()) return ctx.Error("describe needs the name of a GPU: devicectl describe gpu NAME");
   absl::StatusOr<GpuInterfacePtr> gpus = ctx.Gpus(ctx.Namespace());

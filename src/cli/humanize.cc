@@ -45,14 +45,17 @@ std::string MemoryQuantity(uint64_t bytes) {
   static constexpr struct {
     uint64_t factor;
     const char* suffix;
-  } kUnits[] = {{1ULL << 50, "Pi"}, {1ULL << 40, "Ti"}, {1ULL << 30, "Gi"}, {1ULL << 20, "Mi"}, {1ULL << 10, "Ki"}};
+  } kUnits[] = {
+      {1ULL << 50, "Pi"}, {1ULL << 40, "Ti"}, {1ULL << 30, "Gi"}, {1ULL << 20, "Mi"}, {1ULL << 10, "Ki"}};
   for (const auto& u : kUnits) {
     if (bytes % u.factor == 0) return absl::StrCat(bytes / u.factor, u.suffix);
   }
   return absl::StrCat(bytes);
 }
 
-std::string FormatTime(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
+std::string FormatTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
 
 absl::StatusOr<absl::Time> ParseTime(const std::string& text) {
   absl::Time t;

@@ -58,7 +58,8 @@ absl::Status DecodeOne(const Json& doc, const std::string& where, bool in_list, 
   }
   std::string api_version;
   if (auto it = body.find("apiVersion"); it != body.end()) {
-    if (!it->is_string()) return absl::InvalidArgumentError(absl::StrCat(where, ": apiVersion must be a string"));
+    if (!it->is_string())
+      return absl::InvalidArgumentError(absl::StrCat(where, ": apiVersion must be a string"));
     api_version = it->get<std::string>();
     body.erase("apiVersion");
   }
@@ -73,13 +74,15 @@ absl::Status DecodeOne(const Json& doc, const std::string& where, bool in_list, 
     if (items == body.end() || items->is_null()) return absl::OkStatus();
     if (!items->is_array()) return absl::InvalidArgumentError(absl::StrCat(where, ": items must be a list"));
     for (std::size_t i = 0; i < items->size(); ++i) {
-      if (absl::Status s = DecodeOne((*items)[i], absl::StrCat(where, ", item ", i + 1), true, out); !s.ok()) return s;
+      if (absl::Status s = DecodeOne((*items)[i], absl::StrCat(where, ", item ", i + 1), true, out); !s.ok())
+        return s;
     }
     return absl::OkStatus();
   }
   if (kind != kKind || (!api_version.empty() && api_version != kApiVersion)) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": no matches for kind \"", kind, "\" in version \"",
-                                                   api_version, "\": devicectl handles kind GPU in ", std::string(kApiVersion)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": no matches for kind \"", kind, "\" in version \"", api_version,
+                     "\": devicectl handles kind GPU in ", std::string(kApiVersion)));
   }
   absl::StatusOr<v1::Gpu> gpu = apimachinery::GpuFromJson(body.dump());
   if (!gpu.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", gpu.status().message()));
@@ -119,7 +122,8 @@ absl::StatusOr<std::vector<v1::Gpu>> DecodeGpus(std::string_view text) {
   if (!docs.ok()) return docs.status();
   std::vector<v1::Gpu> gpus;
   for (std::size_t i = 0; i < docs->size(); ++i) {
-    if (absl::Status s = DecodeOne((*docs)[i], absl::StrCat("document ", i + 1), false, &gpus); !s.ok()) return s;
+    if (absl::Status s = DecodeOne((*docs)[i], absl::StrCat("document ", i + 1), false, &gpus); !s.ok())
+      return s;
   }
   return gpus;
 }

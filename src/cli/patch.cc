@@ -22,7 +22,8 @@ int RunPatch(Context& ctx, const PatchCommand& cmd) {
   std::vector<std::string> subresources;
   if (!cmd.subresource.empty()) {
     if (cmd.subresource != "status") {
-      return ctx.Error(absl::StrCat("invalid subresource value: \"", cmd.subresource, "\". Must be one of [status]"));
+      return ctx.Error(
+          absl::StrCat("invalid subresource value: \"", cmd.subresource, "\". Must be one of [status]"));
     }
     subresources.push_back(cmd.subresource);
   }

@@ -19,7 +19,9 @@ class TablePrinter final : public Printer {
  public:
   explicit TablePrinter(const PrintOptions& options) : options_(options), tw_(TabWriter::ForTable()) {}
 
-  absl::Status PrintObject(const v1::Gpu& gpu, std::ostream& out) override { return PrintWatchBatch({gpu}, out); }
+  absl::Status PrintObject(const v1::Gpu& gpu, std::ostream& out) override {
+    return PrintWatchBatch({gpu}, out);
+  }
 
   absl::Status PrintList(const v1::GpuList& list, std::ostream& out) override {
     return PrintWatchBatch({list.items().begin(), list.items().end()}, out);
@@ -66,12 +68,15 @@ class TablePrinter final : public Printer {
     }
     if (options_.show_labels) {
       const std::map<std::string, std::string> labels(m.labels().begin(), m.labels().end());
-      c.push_back(labels.empty() ? std::string("<none>") : absl::StrJoin(labels, ",", absl::PairFormatter("=")));
+      c.push_back(labels.empty() ? std::string("<none>")
+                                 : absl::StrJoin(labels, ",", absl::PairFormatter("=")));
     }
     return c;
   }
 
-  static std::string Row(const std::vector<std::string>& cells) { return absl::StrCat(absl::StrJoin(cells, "\t"), "\n"); }
+  static std::string Row(const std::vector<std::string>& cells) {
+    return absl::StrCat(absl::StrJoin(cells, "\t"), "\n");
+  }
 
   PrintOptions options_;
   TabWriter tw_;
@@ -154,8 +159,9 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(std::string_view text) {
   if (text == "json") return OutputFormat::kJson;
   if (text == "yaml") return OutputFormat::kYaml;
   if (text == "name") return OutputFormat::kName;
-  return absl::InvalidArgumentError(absl::StrCat("unable to match a printer suitable for the output format \"",
-                                                 std::string(text), "\", allowed formats are: json,name,wide,yaml"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unable to match a printer suitable for the output format \"", std::string(text),
+                   "\", allowed formats are: json,name,wide,yaml"));
 }
 
 std::unique_ptr<Printer> NewPrinter(const PrintOptions& options) {

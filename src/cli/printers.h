@@ -27,8 +27,8 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(std::string_view text);
 
 struct PrintOptions {
   OutputFormat format = OutputFormat::kTable;
-  bool with_namespace = false;  // -A: a NAMESPACE column first
-  bool show_labels = false;     // --show-labels: a LABELS column last
+  bool with_namespace = false;                                   // -A: a NAMESPACE column first
+  bool show_labels = false;                                      // --show-labels: a LABELS column last
   std::function<absl::Time()> now = [] { return absl::Now(); };  // for AGE, read at each print
 };
 

@@ -40,7 +40,8 @@ std::string TabWriter::Flush() {
 }
 
 // Go's tabwriter.format: recursively finds the column blocks of column len(widths_).
-void TabWriter::Format(const std::vector<Line>& lines, std::size_t line0, std::size_t line1, std::string* out) {
+void TabWriter::Format(const std::vector<Line>& lines, std::size_t line0, std::size_t line1,
+                       std::string* out) {
   const std::size_t column = widths_.size();
   for (std::size_t i = line0; i < line1; ++i) {
     if (column + 1 >= lines[i].size()) continue;

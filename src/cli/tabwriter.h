@@ -42,7 +42,8 @@ class TabWriter {
   using Line = std::vector<Cell>;
 
   void Format(const std::vector<Line>& lines, std::size_t line0, std::size_t line1, std::string* out);
-  void WriteLines(const std::vector<Line>& lines, std::size_t line0, std::size_t line1, std::string* out) const;
+  void WriteLines(const std::vector<Line>& lines, std::size_t line0, std::size_t line1,
+                  std::string* out) const;
 
   std::size_t min_width_;
   std::size_t padding_;

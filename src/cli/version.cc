@@ -1,5 +1,5 @@
-#include "cli/commands.h"
 #include "deviceapi/version.h"
+#include "cli/commands.h"
 
 namespace deviceapi::cli {
 

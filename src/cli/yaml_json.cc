@@ -14,7 +14,9 @@
 namespace deviceapi::cli {
 namespace {
 
-bool IsNullWord(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
+bool IsNullWord(const std::string& s) {
+  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+}
 
 bool IsBoolWord(const std::string& s, bool* value) {
   if (s == "true" || s == "True" || s == "TRUE") {
@@ -30,8 +32,8 @@ bool IsBoolWord(const std::string& s, bool* value) {
 
 // YAML 1.1 booleans that YAML 1.2 reads as strings: quoted on output so that either reader agrees.
 bool IsYaml11BoolWord(const std::string& s) {
-  static const char* const kWords[] = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
-                                       "on", "On", "ON", "off", "Off", "OFF"};
+  static const char* const kWords[] = {"y",  "Y",  "yes", "Yes", "YES", "n",   "N",   "no",
+                                       "No", "NO", "on",  "On",  "ON",  "off", "Off", "OFF"};
   return std::find(std::begin(kWords), std::end(kWords), s) != std::end(kWords);
 }
 
@@ -41,7 +43,8 @@ const std::regex& IntPattern() {
 }
 
 const std::regex& FloatPattern() {
-  static const std::regex re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))");
+  static const std::regex re(
+      R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))");
   return re;
 }
 
@@ -62,8 +65,8 @@ Json ResolvePlain(const std::string& s) {
     return s;  // out of range: keep the digits
   }
   if (std::regex_match(s, FloatPattern())) {
-    if (s.find("inf") != std::string::npos || s.find("Inf") != std::string::npos || s.find("INF") != std::string::npos ||
-        absl::AsciiStrToLower(s).find("nan") != std::string::npos) {
+    if (s.find("inf") != std::string::npos || s.find("Inf") != std::string::npos ||
+        s.find("INF") != std::string::npos || absl::AsciiStrToLower(s).find("nan") != std::string::npos) {
       return s;  // JSON has no infinities or NaN
     }
     return std::strtod(s.c_str(), nullptr);
@@ -183,7 +186,8 @@ absl::StatusOr<std::vector<Json>> ParseDocuments(std::string_view text) {
     for (const YAML::Node& node : YAML::LoadAll(std::string(text))) {
       if (node.IsNull() || !node.IsDefined()) continue;
       absl::StatusOr<Json> doc = FromYamlNode(node);
-      if (!doc.ok()) return absl::InvalidArgumentError(absl::StrCat("error parsing YAML: ", doc.status().message()));
+      if (!doc.ok())
+        return absl::InvalidArgumentError(absl::StrCat("error parsing YAML: ", doc.status().message()));
       docs.push_back(std::move(*doc));
     }
   } catch (const YAML::Exception& e) {

@@ -10,18 +10,24 @@ namespace am = ::deviceapi::apimachinery;
 
 Health GpuHealth(const v1::Gpu& gpu) {
   switch (am::GpuHealth(gpu)) {
-    case am::Health::kHealthy: return Health::kHealthy;
-    case am::Health::kUnhealthy: return Health::kUnhealthy;
-    case am::Health::kUnknown: break;
+    case am::Health::kHealthy:
+      return Health::kHealthy;
+    case am::Health::kUnhealthy:
+      return Health::kUnhealthy;
+    case am::Health::kUnknown:
+      break;
   }
   return Health::kUnknown;
 }
 
 std::string_view HealthName(Health health) {
   switch (health) {
-    case Health::kHealthy: return "healthy";
-    case Health::kUnhealthy: return "unhealthy";
-    case Health::kUnknown: break;
+    case Health::kHealthy:
+      return "healthy";
+    case Health::kUnhealthy:
+      return "unhealthy";
+    case Health::kUnknown:
+      break;
   }
   return "unknown";
 }

@@ -24,13 +24,15 @@ absl::StatusOr<std::string> NormalizeTarget(std::string_view target) {
   }
   if (target.front() == '/') return "unix://" + std::string(target);
   if (StartsWith(target, "unix-abstract:")) {
-    if (target.size() == std::string_view("unix-abstract:").size()) return NotLocal(target, "has no socket name");
+    if (target.size() == std::string_view("unix-abstract:").size())
+      return NotLocal(target, "has no socket name");
     return std::string(target);
   }
   if (StartsWith(target, "unix://")) {
     std::string_view path = target.substr(7);
     if (path.empty()) return NotLocal(target, "has no socket path");
-    if (path.front() != '/') return NotLocal(target, "names a host (unix:// needs an absolute path, unix:///path)");
+    if (path.front() != '/')
+      return NotLocal(target, "names a host (unix:// needs an absolute path, unix:///path)");
     return std::string(target);
   }
   if (StartsWith(target, "unix:")) {
@@ -68,7 +70,8 @@ absl::Status Config::Validate() const {
       (retry.initial_backoff <= absl::ZeroDuration() || retry.max_backoff < retry.initial_backoff ||
        retry.backoff_multiplier < 1.0)) {
     return absl::InvalidArgumentError(
-        "deviceapi: retry needs initial_backoff > 0, max_backoff >= initial_backoff and backoff_multiplier >= 1");
+        "deviceapi: retry needs initial_backoff > 0, max_backoff >= initial_backoff and backoff_multiplier "
+        ">= 1");
   }
   if (max_receive_message_bytes <= 0 || max_send_message_bytes <= 0) {
     return absl::InvalidArgumentError("deviceapi: message size limits must be > 0");

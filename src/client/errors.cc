@@ -17,46 +17,75 @@ bool IsUnavailable(const absl::Status& s) { return s.code() == StatusCode::kUnav
 bool IsForbidden(const absl::Status& s) { return s.code() == StatusCode::kPermissionDenied; }
 bool IsTimeout(const absl::Status& s) { return s.code() == StatusCode::kDeadlineExceeded; }
 bool IsInternalError(const absl::Status& s) {
-  return s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnknown || s.code() == StatusCode::kDataLoss;
+  return s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnknown ||
+         s.code() == StatusCode::kDataLoss;
 }
 
 int HttpStatusCode(const absl::Status& s) {
   switch (s.code()) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kNotFound: return 404;
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kNotFound:
+      return 404;
     case StatusCode::kAlreadyExists:
-    case StatusCode::kAborted: return 409;
-    case StatusCode::kInvalidArgument: return 422;
-    case StatusCode::kFailedPrecondition: return 400;
-    case StatusCode::kOutOfRange: return 410;
-    case StatusCode::kResourceExhausted: return 429;
-    case StatusCode::kUnavailable: return 503;
-    case StatusCode::kPermissionDenied: return 403;
-    case StatusCode::kUnauthenticated: return 401;
-    case StatusCode::kDeadlineExceeded: return 504;
-    case StatusCode::kUnimplemented: return 501;
-    case StatusCode::kCancelled: return 499;
-    default: return 500;
+    case StatusCode::kAborted:
+      return 409;
+    case StatusCode::kInvalidArgument:
+      return 422;
+    case StatusCode::kFailedPrecondition:
+      return 400;
+    case StatusCode::kOutOfRange:
+      return 410;
+    case StatusCode::kResourceExhausted:
+      return 429;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kDeadlineExceeded:
+      return 504;
+    case StatusCode::kUnimplemented:
+      return 501;
+    case StatusCode::kCancelled:
+      return 499;
+    default:
+      return 500;
   }
 }
 
 std::string_view Reason(const absl::Status& s) {
   switch (s.code()) {
-    case StatusCode::kOk: return "";
-    case StatusCode::kNotFound: return "NotFound";
-    case StatusCode::kAlreadyExists: return "AlreadyExists";
-    case StatusCode::kAborted: return "Conflict";
-    case StatusCode::kInvalidArgument: return "Invalid";
-    case StatusCode::kFailedPrecondition: return "BadRequest";
-    case StatusCode::kOutOfRange: return "Expired";
-    case StatusCode::kResourceExhausted: return "TooManyRequests";
-    case StatusCode::kUnavailable: return "ServiceUnavailable";
-    case StatusCode::kPermissionDenied: return "Forbidden";
-    case StatusCode::kUnauthenticated: return "Unauthorized";
-    case StatusCode::kDeadlineExceeded: return "Timeout";
+    case StatusCode::kOk:
+      return "";
+    case StatusCode::kNotFound:
+      return "NotFound";
+    case StatusCode::kAlreadyExists:
+      return "AlreadyExists";
+    case StatusCode::kAborted:
+      return "Conflict";
+    case StatusCode::kInvalidArgument:
+      return "Invalid";
+    case StatusCode::kFailedPrecondition:
+      return "BadRequest";
+    case StatusCode::kOutOfRange:
+      return "Expired";
+    case StatusCode::kResourceExhausted:
+      return "TooManyRequests";
+    case StatusCode::kUnavailable:
+      return "ServiceUnavailable";
+    case StatusCode::kPermissionDenied:
+      return "Forbidden";
+    case StatusCode::kUnauthenticated:
+      return "Unauthorized";
+    case StatusCode::kDeadlineExceeded:
+      return "Timeout";
     case StatusCode::kInternal:
-    case StatusCode::kDataLoss: return "InternalError";
-    default: return "Unknown";
+    case StatusCode::kDataLoss:
+      return "InternalError";
+    default:
+      return "Unknown";
   }
 }
 

@@ -93,7 +93,8 @@ class GrpcEventSource final : public client::EventSource {
 
 class GrpcGpuClient final : public GpuInterface {
  public:
-  GrpcGpuClient(std::shared_ptr<Connection> conn, std::string ns) : GpuInterface(std::move(ns)), conn_(std::move(conn)) {}
+  GrpcGpuClient(std::shared_ptr<Connection> conn, std::string ns)
+      : GpuInterface(std::move(ns)), conn_(std::move(conn)) {}
 
  protected:
   absl::StatusOr<v1::Gpu> DoGet(std::string_view name, const GetOptions& opts) override {
@@ -113,7 +114,8 @@ class GrpcGpuClient final : public GpuInterface {
   }
 
   absl::StatusOr<WatchPtr> DoWatch(const ListOptions& opts) override {
-    auto source = std::make_unique<GrpcEventSource>(conn_, client::MakeWatchRequest(ns(), opts), opts.call_timeout);
+    auto source =
+        std::make_unique<GrpcEventSource>(conn_, client::MakeWatchRequest(ns(), opts), opts.call_timeout);
     return WatchPtr(std::make_unique<client::QueueWatch>(std::move(source)));
   }
 
@@ -128,7 +130,8 @@ class GrpcGpuClient final : public GpuInterface {
                  opts.call_timeout);
   }
   absl::StatusOr<v1::Gpu> DoPatch(std::string_view name, std::string_view patch_type, std::string_view data,
-                                  const PatchOptions& opts, const std::vector<std::string>& subresources) override {
+                                  const PatchOptions& opts,
+                                  const std::vector<std::string>& subresources) override {
     return Write(&v1::GpuService::Stub::PatchGpu,
                  client::MakePatchRequest(ns(), name, patch_type, data, subresources), opts.call_timeout);
   }
@@ -151,8 +154,8 @@ class GrpcGpuClient final : public GpuInterface {
       // We never cancel a unary call ourselves, so the server did: gRPC core
       // cancels calls queued but not yet dispatched when a server shuts down
       // (grpc/grpc#41785). That is "try again", not a caller's cancellation.
-      s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "call cancelled by the server (shutting down): " +
-                                                          s.error_message());
+      s = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "call cancelled by the server (shutting down): " + s.error_message());
     }
     return errors::FromGrpcStatus(s);
   }

@@ -11,7 +11,9 @@ std::string ObjectKey(std::string_view ns, std::string_view name) {
   return key;
 }
 
-std::string ObjectKey(const v1::Gpu& gpu) { return ObjectKey(gpu.metadata().namespace_(), gpu.metadata().name()); }
+std::string ObjectKey(const v1::Gpu& gpu) {
+  return ObjectKey(gpu.metadata().namespace_(), gpu.metadata().name());
+}
 
 std::vector<std::string> NamespaceIndexFunc(const v1::Gpu& gpu) {
   const std::string& ns = gpu.metadata().namespace_();
@@ -21,14 +23,17 @@ std::vector<std::string> NamespaceIndexFunc(const v1::Gpu& gpu) {
 std::vector<std::string> NameIndexFunc(const v1::Gpu& gpu) { return {gpu.metadata().name()}; }
 
 Indexers DefaultIndexers() {
-  return Indexers{{std::string(kNamespaceIndex), NamespaceIndexFunc}, {std::string(kNameIndex), NameIndexFunc}};
+  return Indexers{{std::string(kNamespaceIndex), NamespaceIndexFunc},
+                  {std::string(kNameIndex), NameIndexFunc}};
 }
 
 Indexer::Indexer(Indexers indexers) : indexers_(std::move(indexers)) {
   for (const auto& [name, fn] : indexers_) indices_[name];
 }
 
-GpuPtr Indexer::Get(std::string_view ns, std::string_view name) const { return GetByKey(ObjectKey(ns, name)); }
+GpuPtr Indexer::Get(std::string_view ns, std::string_view name) const {
+  return GetByKey(ObjectKey(ns, name));
+}
 
 GpuPtr Indexer::GetByKey(std::string_view key) const {
   absl::MutexLock lock(&mu_);
@@ -57,19 +62,23 @@ size_t Indexer::Size() const {
   return items_.size();
 }
 
-absl::StatusOr<std::vector<std::string>> Indexer::IndexKeys(std::string_view index, std::string_view value) const {
+absl::StatusOr<std::vector<std::string>> Indexer::IndexKeys(std::string_view index,
+                                                            std::string_view value) const {
   absl::MutexLock lock(&mu_);
   auto idx = indices_.find(index);
-  if (idx == indices_.end()) return absl::NotFoundError("index \"" + std::string(index) + "\" does not exist");
+  if (idx == indices_.end())
+    return absl::NotFoundError("index \"" + std::string(index) + "\" does not exist");
   std::vector<std::string> out;
-  if (auto it = idx->second.find(value); it != idx->second.end()) out.assign(it->second.begin(), it->second.end());
+  if (auto it = idx->second.find(value); it != idx->second.end())
+    out.assign(it->second.begin(), it->second.end());
   return out;
 }
 
 absl::StatusOr<std::vector<GpuPtr>> Indexer::ByIndex(std::string_view index, std::string_view value) const {
   absl::MutexLock lock(&mu_);
   auto idx = indices_.find(index);
-  if (idx == indices_.end()) return absl::NotFoundError("index \"" + std::string(index) + "\" does not exist");
+  if (idx == indices_.end())
+    return absl::NotFoundError("index \"" + std::string(index) + "\" does not exist");
   std::vector<GpuPtr> out;
   if (auto it = idx->second.find(value); it != idx->second.end()) {
     for (const auto& key : it->second) {

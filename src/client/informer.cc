@@ -24,7 +24,9 @@ namespace deviceapi {
 class GpuInformer::Core final : public client::ReflectorStore, public std::enable_shared_from_this<Core> {
  public:
   Core(GpuInterfacePtr client, InformerOptions options)
-      : client_(std::move(client)), options_(std::move(options)), indexer_(std::make_shared<Indexer>(options_.indexers)) {
+      : client_(std::move(client)),
+        options_(std::move(options)),
+        indexer_(std::make_shared<Indexer>(options_.indexers)) {
     ListOptions base;
     base.label_selector = options_.label_selector;
     base.field_selector = options_.field_selector;
@@ -72,7 +74,8 @@ class GpuInformer::Core final : public client::ReflectorStore, public std::enabl
   bool WaitForDelivery(absl::Time deadline) const {
     absl::MutexLock lock(&mu_);
     const uint64_t target = enqueued_;
-    auto done = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return delivered_ >= target || stopping_; };
+    auto done = [this, target]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return delivered_ >= target || stopping_; };
     mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
     return delivered_ >= target;
   }
@@ -280,7 +283,8 @@ class GpuInformer::Core final : public client::ReflectorStore, public std::enabl
           for (auto& [id, h] : handlers_) {
             if (!h->synced || h->resync <= absl::ZeroDuration() || h->next_resync > now) continue;
             h->next_resync = now + h->resync;
-            for (const GpuPtr& o : objs) batch.push_back(Notification{Notification::kUpdate, o, o, false, id, 0});
+            for (const GpuPtr& o : objs)
+              batch.push_back(Notification{Notification::kUpdate, o, o, false, id, 0});
           }
           ++stats_.resyncs;
         }
@@ -348,9 +352,9 @@ class GpuInformer::Core final : public client::ReflectorStore, public std::enabl
   std::map<uint64_t, std::shared_ptr<Handler>> handlers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Notification> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;   // seq of the last notification queued
-  uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;  // seq of the last one delivered
-  uint64_t delivering_ ABSL_GUARDED_BY(mu_) = 0; // id of the handler running now (0: none)
+  uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;    // seq of the last notification queued
+  uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;   // seq of the last one delivered
+  uint64_t delivering_ ABSL_GUARDED_BY(mu_) = 0;  // id of the handler running now (0: none)
   std::thread::id dispatcher_id_ ABSL_GUARDED_BY(mu_);
   InformerStats stats_ ABSL_GUARDED_BY(mu_);
 

@@ -55,6 +55,8 @@ absl::StatusOr<std::vector<GpuPtr>> GpuLister::List(std::string_view label_selec
 
 absl::StatusOr<GpuPtr> GpuLister::Get(std::string_view name) const { return Gpus("default").Get(name); }
 
-GpuNamespaceLister GpuLister::Gpus(std::string_view ns) const { return GpuNamespaceLister(indexer_, std::string(ns)); }
+GpuNamespaceLister GpuLister::Gpus(std::string_view ns) const {
+  return GpuNamespaceLister(indexer_, std::string(ns));
+}
 
 }  // namespace deviceapi

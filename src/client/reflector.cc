@@ -25,7 +25,8 @@ double BackoffManager::Uniform() { return std::uniform_real_distribution<double>
 absl::Duration BackoffManager::Next(absl::Time now) {
   if (now - last_failure_ >= opts_.backoff_reset_after) current_ = absl::ZeroDuration();
   last_failure_ = now;
-  current_ = current_ == absl::ZeroDuration() ? opts_.initial_backoff : std::min(current_ * 2, opts_.max_backoff);
+  current_ =
+      current_ == absl::ZeroDuration() ? opts_.initial_backoff : std::min(current_ * 2, opts_.max_backoff);
   return current_ * (1.0 + opts_.backoff_jitter * Uniform());
 }
 
@@ -34,7 +35,11 @@ uint64_t SeedOf(const ReflectorOptions& o) { return o.seed != 0 ? o.seed : std::
 }  // namespace
 
 Reflector::Reflector(GpuInterface& client, ListOptions base, ReflectorOptions options, ReflectorStore& store)
-    : client_(client), base_(std::move(base)), opts_(options), store_(store), backoff_(options, SeedOf(options)) {}
+    : client_(client),
+      base_(std::move(base)),
+      opts_(options),
+      store_(store),
+      backoff_(options, SeedOf(options)) {}
 
 void Reflector::Stop() {
   absl::MutexLock lock(&mu_);
@@ -120,7 +125,8 @@ void Reflector::Run() {
     wo.allow_watch_bookmarks = true;
     const double lo = absl::ToDoubleSeconds(opts_.min_watch_timeout);
     const double hi = std::max(lo, absl::ToDoubleSeconds(opts_.max_watch_timeout));
-    wo.timeout_seconds = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(lo + (hi - lo) * backoff_.Uniform())));
+    wo.timeout_seconds =
+        std::max<int64_t>(1, static_cast<int64_t>(std::ceil(lo + (hi - lo) * backoff_.Uniform())));
     absl::StatusOr<WatchPtr> w = client_.Watch(wo);
     if (!w.ok()) {
       {

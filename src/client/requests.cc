@@ -83,14 +83,16 @@ v1::PatchGpuRequest MakePatchRequest(std::string_view ns, std::string_view name,
   return req;
 }
 
-v1::DeleteGpuRequest MakeDeleteRequest(std::string_view ns, std::string_view name, const DeleteOptions& opts) {
+v1::DeleteGpuRequest MakeDeleteRequest(std::string_view ns, std::string_view name,
+                                       const DeleteOptions& opts) {
   v1::DeleteGpuRequest req;
   req.set_name(std::string(name));
   req.set_namespace_(std::string(ns));
   if (opts.preconditions.uid.has_value() || opts.preconditions.resource_version.has_value()) {
     auto* pre = req.mutable_opts()->mutable_preconditions();
     if (opts.preconditions.uid.has_value()) pre->set_uid(*opts.preconditions.uid);
-    if (opts.preconditions.resource_version.has_value()) pre->set_resource_version(*opts.preconditions.resource_version);
+    if (opts.preconditions.resource_version.has_value())
+      pre->set_resource_version(*opts.preconditions.resource_version);
   }
   return req;
 }

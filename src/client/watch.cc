@@ -4,10 +4,14 @@ namespace deviceapi {
 
 std::string_view EventTypeName(EventType type) {
   switch (type) {
-    case EventType::kAdded: return "ADDED";
-    case EventType::kModified: return "MODIFIED";
-    case EventType::kDeleted: return "DELETED";
-    case EventType::kBookmark: return "BOOKMARK";
+    case EventType::kAdded:
+      return "ADDED";
+    case EventType::kModified:
+      return "MODIFIED";
+    case EventType::kDeleted:
+      return "DELETED";
+    case EventType::kBookmark:
+      return "BOOKMARK";
   }
   return "UNKNOWN";
 }
@@ -47,10 +51,14 @@ WatchEndAction ClassifyWatchEnd(const absl::Status& status) {
 
 std::string_view WatchEndActionName(WatchEndAction action) {
   switch (action) {
-    case WatchEndAction::kResume: return "resume";
-    case WatchEndAction::kRelist: return "relist";
-    case WatchEndAction::kStopped: return "stopped";
-    case WatchEndAction::kFail: return "fail";
+    case WatchEndAction::kResume:
+      return "resume";
+    case WatchEndAction::kRelist:
+      return "relist";
+    case WatchEndAction::kStopped:
+      return "stopped";
+    case WatchEndAction::kFail:
+      return "fail";
   }
   return "unknown";
 }

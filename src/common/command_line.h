@@ -1,5 +1,6 @@
 // CLI11 parsing shared by the binaries' flag parsers.
-#pragma once
+#ifndef DEVICEAPI_COMMON_COMMAND_LINE_H_
+#define DEVICEAPI_COMMON_COMMAND_LINE_H_
 
 #include <ostream>
 #include <string>
@@ -32,3 +33,5 @@ inline absl::StatusOr<bool> ParseCommandLine(CLI::App& app, int argc, const char
 }
 
 }  // namespace deviceapi::common
+
+#endif  // DEVICEAPI_COMMON_COMMAND_LINE_H_

@@ -1,15 +1,14 @@
-#include "common/strings.h"
 #include "common/duration.h"
+#include "common/strings.h"
 
 #include <cstdint>
 #include <limits>
 
-#include "fmt/format.h"
 #include "absl/status/status.h"
+#include "fmt/format.h"
 
 namespace deviceapi::common {
 namespace {
-
 
 using int128 = __int128;
 constexpr int128 kMaxNanos = std::numeric_limits<int64_t>::max();
@@ -92,13 +91,11 @@ absl::StatusOr<absl::Duration> ParseGoDuration(std::string_view text) {
     while (u < s.size() && s[u] != '.' && !IsDigit(s[u])) ++u;
     std::string_view unit = s.substr(i, u - i);
     if (unit.empty()) {
-      return absl::InvalidArgumentError(
-          Cat("time: missing unit in duration \"", text, "\""));
+      return absl::InvalidArgumentError(Cat("time: missing unit in duration \"", text, "\""));
     }
     int64_t unit_nanos = UnitNanos(unit);
     if (unit_nanos == 0) {
-      return absl::InvalidArgumentError(
-          Cat("time: unknown unit \"", unit, "\" in duration \"", text, "\""));
+      return absl::InvalidArgumentError(Cat("time: unknown unit \"", unit, "\" in duration \"", text, "\""));
     }
     int128 part = whole * unit_nanos + frac * unit_nanos / frac_scale;
     total += part;

@@ -1,5 +1,6 @@
 // Command-line glue shared by the binaries' flag parsers.
-#pragma once
+#ifndef DEVICEAPI_COMMON_KLOG_ARGS_H_
+#define DEVICEAPI_COMMON_KLOG_ARGS_H_
 
 #include <string>
 #include <string_view>
@@ -30,3 +31,5 @@ inline std::vector<const char*> CArgs(const std::vector<std::string>& args) {
 }
 
 }  // namespace deviceapi::common
+
+#endif  // DEVICEAPI_COMMON_KLOG_ARGS_H_

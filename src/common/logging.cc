@@ -42,29 +42,35 @@ class KlogFormatter : public spdlog::formatter {
     localtime_r(&secs, &tm);
     char letter = spdlog::level::to_short_c_str(msg.level)[0];
     fmt::format_to(std::back_inserter(dest), "{}{:02d}{:02d} {:02d}:{:02d}:{:02d}.{:06d} {}", letter,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros,
-                   msg.thread_id);
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros, msg.thread_id);
     if (!msg.source.empty()) {
-      fmt::format_to(std::back_inserter(dest), " {}:{}", Basename(msg.source.filename),
-                     msg.source.line);
+      fmt::format_to(std::back_inserter(dest), " {}:{}", Basename(msg.source.filename), msg.source.line);
     }
     fmt::format_to(std::back_inserter(dest), "] {}\n",
                    std::string_view(msg.payload.data(), msg.payload.size()));
   }
-  std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<KlogFormatter>();
-  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<KlogFormatter>(); }
 };
 
 void AppendJsonString(spdlog::memory_buf_t& dest, std::string_view s) {
   dest.push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': dest.append(std::string_view("\\\"")); break;
-      case '\\': dest.append(std::string_view("\\\\")); break;
-      case '\n': dest.append(std::string_view("\\n")); break;
-      case '\r': dest.append(std::string_view("\\r")); break;
-      case '\t': dest.append(std::string_view("\\t")); break;
+      case '"':
+        dest.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        dest.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        dest.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        dest.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        dest.append(std::string_view("\\t"));
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
@@ -87,8 +93,7 @@ class JsonFormatter : public spdlog::formatter {
     gmtime_r(&secs, &tm);
     fmt::format_to(std::back_inserter(dest),
                    R"({{"ts":"{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:06d}Z","level":)",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   micros);
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
     auto level_name = spdlog::level::to_string_view(msg.level);
     AppendJsonString(dest, std::string_view(level_name.data(), level_name.size()));
     if (!msg.source.empty()) {
@@ -99,9 +104,7 @@ class JsonFormatter : public spdlog::formatter {
     AppendJsonString(dest, std::string_view(msg.payload.data(), msg.payload.size()));
     dest.append(std::string_view("}\n"));
   }
-  std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<JsonFormatter>();
-  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
 
 }  // namespace

@@ -43,20 +43,19 @@ void SetVerbosity(int verbosity);
 
 // Logs a fmt-style message at info level with file:line when -v >= `level`. Arguments are not
 // evaluated otherwise.
-#define DAPI_VLOG(vlevel, ...)                                                            \
-  do {                                                                                    \
-    if (::deviceapi::common::VLogIsOn(vlevel)) {                                          \
-      ::spdlog::default_logger_raw()->log(                                                \
-          ::spdlog::source_loc{__FILE__, __LINE__, static_cast<const char*>(__func__)},   \
-          ::spdlog::level::info, __VA_ARGS__);                                            \
-    }                                                                                     \
+#define DAPI_VLOG(vlevel, ...)                                                          \
+  do {                                                                                  \
+    if (::deviceapi::common::VLogIsOn(vlevel)) {                                        \
+      ::spdlog::default_logger_raw()->log(                                              \
+          ::spdlog::source_loc{__FILE__, __LINE__, static_cast<const char*>(__func__)}, \
+          ::spdlog::level::info, __VA_ARGS__);                                          \
+    }                                                                                   \
   } while (0)
 
 // Unconditional logging with file:line, fmt-style.
-#define DAPI_LOG_AT_(lvl, ...)                                                            \
-  ::spdlog::default_logger_raw()->log(                                                    \
-      ::spdlog::source_loc{__FILE__, __LINE__, static_cast<const char*>(__func__)}, lvl,  \
-      __VA_ARGS__)
+#define DAPI_LOG_AT_(lvl, ...)         \
+  ::spdlog::default_logger_raw()->log( \
+      ::spdlog::source_loc{__FILE__, __LINE__, static_cast<const char*>(__func__)}, lvl, __VA_ARGS__)
 #define DAPI_LOG_INFO(...) DAPI_LOG_AT_(::spdlog::level::info, __VA_ARGS__)
 #define DAPI_LOG_WARN(...) DAPI_LOG_AT_(::spdlog::level::warn, __VA_ARGS__)
 #define DAPI_LOG_ERROR(...) DAPI_LOG_AT_(::spdlog::level::err, __VA_ARGS__)

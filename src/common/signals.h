@@ -1,6 +1,7 @@
 // Shutdown signals for the binaries' mains: block SIGTERM and SIGINT in every
 // thread (call before any thread starts), then wait for one on the main thread.
-#pragma once
+#ifndef DEVICEAPI_COMMON_SIGNALS_H_
+#define DEVICEAPI_COMMON_SIGNALS_H_
 
 #include <csignal>
 
@@ -32,3 +33,5 @@ class ShutdownSignals {
 };
 
 }  // namespace deviceapi::common
+
+#endif  // DEVICEAPI_COMMON_SIGNALS_H_

@@ -1,7 +1,8 @@
 // String glue for this abseil build: Debian's abseil has its own
 // absl::string_view (not std::string_view), so absl::StrCat and friends do not
 // take std::string_view. These helpers bridge the two.
-#pragma once
+#ifndef DEVICEAPI_COMMON_STRINGS_H_
+#define DEVICEAPI_COMMON_STRINGS_H_
 
 #include <string>
 #include <string_view>
@@ -24,3 +25,5 @@ inline absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s
 inline std::string_view ToStd(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace deviceapi::common
+
+#endif  // DEVICEAPI_COMMON_STRINGS_H_

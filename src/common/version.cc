@@ -22,8 +22,7 @@ namespace deviceapi::common {
 
 const BuildInfo& GetBuildInfo() {
   static const BuildInfo* const kInfo = new BuildInfo{
-      DEVICEAPI_VERSION, DEVICEAPI_GIT_COMMIT, DEVICEAPI_BUILD_DATE,
-      DEVICEAPI_COMPILER, DEVICEAPI_PLATFORM,
+      DEVICEAPI_VERSION, DEVICEAPI_GIT_COMMIT, DEVICEAPI_BUILD_DATE, DEVICEAPI_COMPILER, DEVICEAPI_PLATFORM,
   };
   return *kInfo;
 }

@@ -39,8 +39,8 @@ void EventMonitor::Stop() {
 
 RegisterResult EventMonitor::RegisterLocked(nvmlDevice_t device, Registration* reg) {
   const NvmlFunctions& f = nvml_.fn();
-  unsigned long long wanted = nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError |
-                              nvmlEventTypeDoubleBitEccError;
+  unsigned long long wanted =
+      nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError;
   if (f.DeviceGetSupportedEventTypes != nullptr) {
     unsigned long long supported = 0;
     nvmlReturn_t ret = f.DeviceGetSupportedEventTypes(device, &supported);

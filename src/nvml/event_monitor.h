@@ -24,9 +24,9 @@
 namespace deviceapi::nvml {
 
 struct NvmlEvent {
-  std::string uuid;         // the device's UUID ("" when the device could not be identified)
-  uint64_t event_type = 0;  // nvmlEventType* bit
-  uint64_t xid = 0;         // eventData: the XID for XID events
+  std::string uuid;               // the device's UUID ("" when the device could not be identified)
+  uint64_t event_type = 0;        // nvmlEventType* bit
+  uint64_t xid = 0;               // eventData: the XID for XID events
   nvmlDevice_t device = nullptr;  // the handle NVML reported (for follow-up queries)
 };
 
@@ -37,7 +37,8 @@ class EventMonitor {
   using Handler = std::function<void(const NvmlEvent&)>;
 
   // `nvml` must outlive the monitor. `handler` runs on the monitor's thread, one event at a time.
-  EventMonitor(const NvmlLibrary& nvml, Handler handler, absl::Duration wait_timeout = absl::Milliseconds(200));
+  EventMonitor(const NvmlLibrary& nvml, Handler handler,
+               absl::Duration wait_timeout = absl::Milliseconds(200));
   ~EventMonitor();  // Stop()s
   EventMonitor(const EventMonitor&) = delete;
   EventMonitor& operator=(const EventMonitor&) = delete;

@@ -19,17 +19,28 @@ std::string NormalizePciBusId(std::string_view bus_id) {
 
 std::string ArchitectureName(nvmlDeviceArchitecture_t arch) {
   switch (arch) {
-    case NVML_DEVICE_ARCH_KEPLER: return "Kepler";
-    case NVML_DEVICE_ARCH_MAXWELL: return "Maxwell";
-    case NVML_DEVICE_ARCH_PASCAL: return "Pascal";
-    case NVML_DEVICE_ARCH_VOLTA: return "Volta";
-    case NVML_DEVICE_ARCH_TURING: return "Turing";
-    case NVML_DEVICE_ARCH_AMPERE: return "Ampere";
-    case NVML_DEVICE_ARCH_ADA: return "Ada";
-    case NVML_DEVICE_ARCH_HOPPER: return "Hopper";
-    case NVML_DEVICE_ARCH_BLACKWELL: return "Blackwell";
-    case NVML_DEVICE_ARCH_RUBIN: return "Rubin";
-    default: return "";
+    case NVML_DEVICE_ARCH_KEPLER:
+      return "Kepler";
+    case NVML_DEVICE_ARCH_MAXWELL:
+      return "Maxwell";
+    case NVML_DEVICE_ARCH_PASCAL:
+      return "Pascal";
+    case NVML_DEVICE_ARCH_VOLTA:
+      return "Volta";
+    case NVML_DEVICE_ARCH_TURING:
+      return "Turing";
+    case NVML_DEVICE_ARCH_AMPERE:
+      return "Ampere";
+    case NVML_DEVICE_ARCH_ADA:
+      return "Ada";
+    case NVML_DEVICE_ARCH_HOPPER:
+      return "Hopper";
+    case NVML_DEVICE_ARCH_BLACKWELL:
+      return "Blackwell";
+    case NVML_DEVICE_ARCH_RUBIN:
+      return "Rubin";
+    default:
+      return "";
   }
 }
 
@@ -76,20 +87,38 @@ std::optional<GpuRecoveryAction> ReadGpuRecoveryAction(const NvmlLibrary& nvml, 
   if (err != NVML_SUCCESS) return std::nullopt;
   long long value = -1;
   switch (v.valueType) {
-    case NVML_VALUE_TYPE_UNSIGNED_INT: value = v.value.uiVal; break;
-    case NVML_VALUE_TYPE_SIGNED_INT: value = v.value.siVal; break;
-    case NVML_VALUE_TYPE_UNSIGNED_LONG: value = static_cast<long long>(v.value.ulVal); break;
-    case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: value = static_cast<long long>(v.value.ullVal); break;
-    case NVML_VALUE_TYPE_SIGNED_LONG_LONG: value = v.value.sllVal; break;
-    case NVML_VALUE_TYPE_UNSIGNED_SHORT: value = v.value.usVal; break;
-    default: break;  // a double is not an enum value
+    case NVML_VALUE_TYPE_UNSIGNED_INT:
+      value = v.value.uiVal;
+      break;
+    case NVML_VALUE_TYPE_SIGNED_INT:
+      value = v.value.siVal;
+      break;
+    case NVML_VALUE_TYPE_UNSIGNED_LONG:
+      value = static_cast<long long>(v.value.ulVal);
+      break;
+    case NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
+      value = static_cast<long long>(v.value.ullVal);
+      break;
+    case NVML_VALUE_TYPE_SIGNED_LONG_LONG:
+      value = v.value.sllVal;
+      break;
+    case NVML_VALUE_TYPE_UNSIGNED_SHORT:
+      value = v.value.usVal;
+      break;
+    default:
+      break;  // a double is not an enum value
   }
   switch (value) {
-    case NVML_GPU_RECOVERY_ACTION_NONE: return GpuRecoveryAction::kNone;
-    case NVML_GPU_RECOVERY_ACTION_GPU_RESET: return GpuRecoveryAction::kGpuReset;
-    case NVML_GPU_RECOVERY_ACTION_NODE_REBOOT: return GpuRecoveryAction::kNodeReboot;
-    case NVML_GPU_RECOVERY_ACTION_DRAIN_P2P: return GpuRecoveryAction::kDrainP2p;
-    case NVML_GPU_RECOVERY_ACTION_DRAIN_AND_RESET: return GpuRecoveryAction::kDrainAndReset;
+    case NVML_GPU_RECOVERY_ACTION_NONE:
+      return GpuRecoveryAction::kNone;
+    case NVML_GPU_RECOVERY_ACTION_GPU_RESET:
+      return GpuRecoveryAction::kGpuReset;
+    case NVML_GPU_RECOVERY_ACTION_NODE_REBOOT:
+      return GpuRecoveryAction::kNodeReboot;
+    case NVML_GPU_RECOVERY_ACTION_DRAIN_P2P:
+      return GpuRecoveryAction::kDrainP2p;
+    case NVML_GPU_RECOVERY_ACTION_DRAIN_AND_RESET:
+      return GpuRecoveryAction::kDrainAndReset;
     default:
       // 5 and up differ between NVML versions (RECOVER_IMEX_DOMAIN, BUS_RESET, SYSTEM_REBOOT):
       // not guessed; the caller falls back to the catalog.

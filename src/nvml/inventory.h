@@ -22,8 +22,8 @@ struct GpuInventory {
   uint64_t memory_bytes = 0;
   std::string pci_bus_id;  // "0000:01:00.0" (lower-case, 4-digit domain)
   int32_t minor_number = -1;
-  int32_t numa_node = -1;  // -1 = unknown
-  std::string architecture;  // "Hopper"
+  int32_t numa_node = -1;          // -1 = unknown
+  std::string architecture;        // "Hopper"
   std::string compute_capability;  // "9.0"
   std::string driver_version;
   std::string serial;
@@ -36,9 +36,9 @@ struct DeviceHealthProbe {
   // NVML_SUCCESS, or the first fatal error a call on this device returned: NVML_ERROR_GPU_IS_LOST
   // or NVML_ERROR_RESET_REQUIRED. (NOT_SUPPORTED and the like are "feature absent", not faults.)
   nvmlReturn_t fatal_error = NVML_SUCCESS;
-  bool retirement_pending = false;  // nvmlDeviceGetRetiredPagesPendingStatus (pre-Ampere)
-  bool remap_pending = false;       // nvmlDeviceGetRemappedRows isPending (Ampere+)
-  bool remap_failure = false;       // nvmlDeviceGetRemappedRows failureOccurred (latched)
+  bool retirement_pending = false;        // nvmlDeviceGetRetiredPagesPendingStatus (pre-Ampere)
+  bool remap_pending = false;             // nvmlDeviceGetRemappedRows isPending (Ampere+)
+  bool remap_failure = false;             // nvmlDeviceGetRemappedRows failureOccurred (latched)
   std::optional<uint64_t> retired_pages;  // both causes; nullopt when not supported
   // NVML_FI_DEV_GET_GPU_RECOVERY_ACTION; nullopt when not supported (older drivers and GPUs).
   std::optional<GpuRecoveryAction> recovery_action;

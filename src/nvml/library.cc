@@ -56,8 +56,8 @@ absl::StatusOr<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Load(std::string_view 
     if (lib->handle_ == nullptr) {
       const char* err = ::dlerror();
       if (err != nullptr) last_error = err;
-      return absl::NotFoundError(common::ToAbsl(Cat("NVML library ", kNvmlLibraryName, " not found (tried ", tried,
-                                                    ")", last_error.empty() ? "" : ": ", last_error)));
+      return absl::NotFoundError(common::ToAbsl(Cat("NVML library ", kNvmlLibraryName, " not found (tried ",
+                                                    tried, ")", last_error.empty() ? "" : ": ", last_error)));
     }
     lib->path_ = std::string(kNvmlLibraryName);
   }

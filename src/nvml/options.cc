@@ -1,5 +1,5 @@
-#include "common/command_line.h"
 #include "nvml/options.h"
+#include "common/command_line.h"
 
 #include <cstdlib>
 #include <vector>
@@ -18,9 +18,12 @@ using common::Cat;
 
 namespace {
 
-std::set<uint64_t> ParseStrictList(const std::string& flag, const std::string& text, std::vector<std::string>& errors) {
+std::set<uint64_t> ParseStrictList(const std::string& flag, const std::string& text,
+                                   std::vector<std::string>& errors) {
   XidList l = ParseXidList(text);
-  if (l.all) errors.push_back(Cat("--", flag, ": \"all\" is only accepted by --disable-healthchecks and --enable-healthchecks"));
+  if (l.all)
+    errors.push_back(
+        Cat("--", flag, ": \"all\" is only accepted by --disable-healthchecks and --enable-healthchecks"));
   return l.xids;
 }
 
@@ -34,9 +37,10 @@ absl::StatusOr<ParseResult> ParseProviderOptions(int argc, const char* const* ar
   std::string ignored, warning, critical, disable, enable;
   bool version = false;
 
-  CLI::App app{"NVML health provider for the node-local Device API server: registers the node's GPUs and keeps "
-               "their NVMLReady condition current from NVML XID and ECC events.",
-               "nvml-provider"};
+  CLI::App app{
+      "NVML health provider for the node-local Device API server: registers the node's GPUs and keeps "
+      "their NVMLReady condition current from NVML XID and ECC events.",
+      "nvml-provider"};
   app.option_defaults()->always_capture_default();
   app.get_formatter()->column_width(40);
   app.add_option("--server-address", o.server_address,
@@ -45,7 +49,8 @@ absl::StatusOr<ParseResult> ParseProviderOptions(int argc, const char* const* ar
       ->envname(std::string(kTargetEnvVar));
   app.add_option("--provider-id", o.provider_id, "this provider's identity: label value on its GPUs")
       ->envname("PROVIDER_ID");
-  app.add_option("--driver-root", o.driver_root, "where the NVIDIA driver is installed (libnvidia-ml.so.1 search root)")
+  app.add_option("--driver-root", o.driver_root,
+                 "where the NVIDIA driver is installed (libnvidia-ml.so.1 search root)")
       ->envname("NVIDIA_DRIVER_ROOT");
   app.add_option("--sysfs-root", o.sysfs_root, "sysfs mount (NUMA node fallback)");
   app.add_option("--namespace", o.namespace_, "namespace of the GPU objects (empty: default)");
@@ -55,17 +60,19 @@ absl::StatusOr<ParseResult> ParseProviderOptions(int argc, const char* const* ar
   app.add_option("--health-host", o.health_host, "HTTP listen address (empty: all interfaces)");
   app.add_option("--health-port", o.health_port, "HTTP port (0: any free port)");
   app.add_option("--reconcile-interval", reconcile, "period of the full re-list and reconcile");
-  app.add_option("--heartbeat-interval", heartbeat, "period of lastHeartbeatTime refreshes on this provider's conditions");
+  app.add_option("--heartbeat-interval", heartbeat,
+                 "period of lastHeartbeatTime refreshes on this provider's conditions");
   app.add_option("--event-wait-timeout", wait, "NVML event wait timeout (bounds shutdown latency)");
   app.add_option("--api-timeout", api_timeout, "deadline of each API call");
-  app.add_option("--nvml-missing", nvml_missing,
-                 "when NVML cannot be loaded: exit (code 3) or unknown (keep running, GPUs NVMLReady=Unknown, retry)");
-  app.add_option("--xid-policy", xid_policy, "XID classification: catalog (NVIDIA XID catalog) or device-plugin (legacy)");
+  app.add_option(
+      "--nvml-missing", nvml_missing,
+      "when NVML cannot be loaded: exit (code 3) or unknown (keep running, GPUs NVMLReady=Unknown, retry)");
+  app.add_option("--xid-policy", xid_policy,
+                 "XID classification: catalog (NVIDIA XID catalog) or device-plugin (legacy)");
   app.add_option("--ignored-xids", ignored, "comma-separated XIDs to ignore");
   app.add_option("--warning-xids", warning, "comma-separated XIDs to treat as warnings");
   app.add_option("--critical-xids", critical, "comma-separated XIDs to treat as critical");
-  app.add_option("--disable-healthchecks", disable,
-                 "device plugin semantics: 'all'/'xids' or XIDs to ignore")
+  app.add_option("--disable-healthchecks", disable, "device plugin semantics: 'all'/'xids' or XIDs to ignore")
       ->envname("DP_DISABLE_HEALTHCHECKS");
   app.add_option("--enable-healthchecks", enable,
                  "device plugin semantics: XIDs that are always critical (wins over everything)")

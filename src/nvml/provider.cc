@@ -40,9 +40,9 @@ std::string Lower(std::string_view s) {
 }
 
 std::optional<RecommendedAction> ParseAction(std::string_view s) {
-  for (RecommendedAction a : {RecommendedAction::kNone, RecommendedAction::kRestartApp, RecommendedAction::kResetGpu,
-                              RecommendedAction::kRestartVm, RecommendedAction::kRebootNode,
-                              RecommendedAction::kContactSupport}) {
+  for (RecommendedAction a :
+       {RecommendedAction::kNone, RecommendedAction::kRestartApp, RecommendedAction::kResetGpu,
+        RecommendedAction::kRestartVm, RecommendedAction::kRebootNode, RecommendedAction::kContactSupport}) {
     if (ActionName(a) == s) return a;
   }
   return std::nullopt;
@@ -191,14 +191,16 @@ void Provider::OnNvmlEvent(const NvmlEvent& ev) {
   // taking mu_: the monitor only runs while nvml_ is set, and NVML is thread-safe.
   std::optional<GpuRecoveryAction> recovery;
   nvmlReturn_t recovery_ret = NVML_SUCCESS;
-  const bool wants_recovery = (ev.event_type & nvmlEventTypeXidCriticalError) && XidDependsOnRecoveryAction(ev.xid);
+  const bool wants_recovery =
+      (ev.event_type & nvmlEventTypeXidCriticalError) && XidDependsOnRecoveryAction(ev.xid);
   if (wants_recovery && ev.device != nullptr && nvml_ != nullptr) {
     recovery = ReadGpuRecoveryAction(*nvml_, ev.device, &recovery_ret);
   }
   absl::MutexLock lock(&mu_);
   auto it = gpus_state_.find(ev.uuid);
   if (it == gpus_state_.end() || !it->second.present) {
-    DAPI_LOG_WARN("NVML event type {:#x} data {} for unknown device \"{}\" ignored", ev.event_type, ev.xid, ev.uuid);
+    DAPI_LOG_WARN("NVML event type {:#x} data {} for unknown device \"{}\" ignored", ev.event_type, ev.xid,
+                  ev.uuid);
     return;
   }
   GpuState& s = it->second;
@@ -212,8 +214,8 @@ void Provider::OnNvmlEvent(const NvmlEvent& ev) {
   if (recovery.has_value()) {
     nvml_says = Cat(" (NVML recovery action ", GpuRecoveryActionName(*recovery), ")");
   } else if (wants_recovery) {
-    DAPI_VLOG(1, "GPU {}: NVML recovery action unavailable for XID {} ({}); using the catalog", ev.uuid, ev.xid,
-              nvml_ != nullptr ? nvml_->Error(recovery_ret) : "NVML not loaded");
+    DAPI_VLOG(1, "GPU {}: NVML recovery action unavailable for XID {} ({}); using the catalog", ev.uuid,
+              ev.xid, nvml_ != nullptr ? nvml_->Error(recovery_ret) : "NVML not loaded");
   }
   const std::string text = Cat("XID ", v.xid, " (", v.mnemonic, "): ", v.description,
                                "; recommended action: ", ActionName(v.action), nvml_says);
@@ -230,7 +232,8 @@ void Provider::OnNvmlEvent(const NvmlEvent& ev) {
       DAPI_LOG_ERROR("GPU {}: critical {} [{}]", ev.uuid, text, v.basis);
       Fault f{Cat("XID", v.xid), text, v.action};
       // Never downgrade a pending action (a later XID 48 must not hide an earlier 79's reboot).
-      if (s.fault.has_value() && ActionRank(s.fault->action) > ActionRank(f.action)) f.action = s.fault->action;
+      if (s.fault.has_value() && ActionRank(s.fault->action) > ActionRank(f.action))
+        f.action = s.fault->action;
       SetFaultLocked(&s, std::move(f));
       s.reset_seen = false;
       s.recovered = false;
@@ -254,7 +257,8 @@ void Provider::WorkerLoop() {
     std::set<std::string> dirty;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithDeadline(absl::Condition(this, &Provider::WorkerShouldWake), std::min(next_full, next_heartbeat));
+      mu_.AwaitWithDeadline(absl::Condition(this, &Provider::WorkerShouldWake),
+                            std::min(next_full, next_heartbeat));
       if (stop_) return;
       const absl::Time now = absl::Now();
       last_loop_ = now;
@@ -393,10 +397,11 @@ absl::Status Provider::FullReconcile() {
       if (d.probe.fatal_error == NVML_ERROR_GPU_IS_LOST) {
         if (old_reason != kReasonGpuLost) {
           DAPI_LOG_ERROR("GPU {} is lost (NVML_ERROR_GPU_IS_LOST)", uuid);
-          SetFaultLocked(&s, Fault{std::string(kReasonGpuLost),
-                                   "GPU is lost: NVML returned GPU_IS_LOST (fallen off the bus or not responding); "
-                                   "recommended action: REBOOT_NODE",
-                                   RecommendedAction::kRebootNode});
+          SetFaultLocked(
+              &s, Fault{std::string(kReasonGpuLost),
+                        "GPU is lost: NVML returned GPU_IS_LOST (fallen off the bus or not responding); "
+                        "recommended action: REBOOT_NODE",
+                        RecommendedAction::kRebootNode});
           s.recovered = false;
         }
         s.reset_seen = true;
@@ -405,31 +410,36 @@ absl::Status Provider::FullReconcile() {
           DAPI_LOG_ERROR("GPU {} requires a reset (NVML_ERROR_RESET_REQUIRED)", uuid);
           RecommendedAction a = RecommendedAction::kResetGpu;
           if (s.fault.has_value() && ActionRank(s.fault->action) > ActionRank(a)) a = s.fault->action;
-          SetFaultLocked(&s, Fault{std::string(kReasonResetRequired),
-                                   Cat("GPU requires a reset: NVML returned RESET_REQUIRED; recommended action: ",
-                                       ActionName(a)),
-                                   a});
+          SetFaultLocked(&s,
+                         Fault{std::string(kReasonResetRequired),
+                               Cat("GPU requires a reset: NVML returned RESET_REQUIRED; recommended action: ",
+                                   ActionName(a)),
+                               a});
           s.recovered = false;
         }
         s.reset_seen = true;
       } else if (d.probe.remap_failure) {
         if (old_reason != kReasonRowRemapFailure) {
           DAPI_LOG_ERROR("GPU {}: row remapping failure", uuid);
-          SetFaultLocked(&s, Fault{std::string(kReasonRowRemapFailure),
-                                   "Row remapping failed (no spare rows, failureOccurred latched); recommended "
-                                   "action: CONTACT_SUPPORT",
-                                   RecommendedAction::kContactSupport});
+          SetFaultLocked(&s,
+                         Fault{std::string(kReasonRowRemapFailure),
+                               "Row remapping failed (no spare rows, failureOccurred latched); recommended "
+                               "action: CONTACT_SUPPORT",
+                               RecommendedAction::kContactSupport});
           s.reset_seen = false;
           s.recovered = false;
         }
-      } else if (s.fault.has_value() && s.reset_seen && !d.probe.retirement_pending && !d.probe.remap_pending &&
+      } else if (s.fault.has_value() && s.reset_seen && !d.probe.retirement_pending &&
+                 !d.probe.remap_pending &&
                  d.probe.recovery_action.value_or(GpuRecoveryAction::kNone) == GpuRecoveryAction::kNone) {
-        DAPI_LOG_INFO("GPU {} healthy again after a reset (was {}: {})", uuid, s.fault->reason, s.fault->message);
+        DAPI_LOG_INFO("GPU {} healthy again after a reset (was {}: {})", uuid, s.fault->reason,
+                      s.fault->message);
         s.fault.reset();
         s.reset_seen = false;
         s.recovered = true;
       }
-      if (d.handle != nullptr && d.probe.fatal_error == NVML_SUCCESS) to_register.emplace_back(d.handle, uuid);
+      if (d.handle != nullptr && d.probe.fatal_error == NVML_SUCCESS)
+        to_register.emplace_back(d.handle, uuid);
     }
     for (auto& [uuid, s] : gpus_state_) {
       if (!present.contains(uuid)) gone.push_back(uuid);
@@ -511,7 +521,8 @@ void Provider::AdoptServerState(GpuState* s, const v1::Gpu& gpu) {
     f.published_rv = ParseRv(gpu.metadata().resource_version());
     SetFaultLocked(s, std::move(f));
     s->written_action = action;
-    DAPI_LOG_INFO("GPU {}: keeping {} from the server until it is reset or cleared", gpu.spec().uuid(), c->reason());
+    DAPI_LOG_INFO("GPU {}: keeping {} from the server until it is reset or cleared", gpu.spec().uuid(),
+                  c->reason());
   }
 }
 
@@ -531,10 +542,12 @@ void Provider::UpdateHealthGaugesLocked() {
 }
 
 v1::Condition Provider::DesiredCondition(const GpuState& s) const {
-  if (s.fault.has_value()) return MakeCondition(kConditionType, kConditionFalse, s.fault->reason, s.fault->message);
+  if (s.fault.has_value())
+    return MakeCondition(kConditionType, kConditionFalse, s.fault->reason, s.fault->message);
   if (s.recovered) {
-    return MakeCondition(kConditionType, kConditionTrue, kReasonRecovered,
-                         "GPU healthy again after a reset: handle re-acquired, no pending retirement or remap failure");
+    return MakeCondition(
+        kConditionType, kConditionTrue, kReasonRecovered,
+        "GPU healthy again after a reset: handle re-acquired, no pending retirement or remap failure");
   }
   return MakeCondition(kConditionType, kConditionTrue, kReasonHealthy,
                        Cat("GPU enumerated via NVML: ", s.inventory.product_name, " (",
@@ -560,7 +573,8 @@ void Provider::ApplyMetadata(const GpuState& s, v1::Gpu* gpu) const {
   auto opt = [](const std::string& v) { return v.empty() ? std::nullopt : std::optional<std::string>(v); };
   SetOrErase(labels, kProductLabel, opt(ProductLabelValue(inv.product_name)));
   SetOrErase(labels, kMemoryLabel,
-             inv.memory_bytes > 0 ? std::optional<std::string>(std::to_string(inv.memory_bytes >> 20)) : std::nullopt);
+             inv.memory_bytes > 0 ? std::optional<std::string>(std::to_string(inv.memory_bytes >> 20))
+                                  : std::nullopt);
   SetOrErase(labels, kFamilyLabel, opt(Lower(inv.architecture)));
   std::optional<std::string> major, minor;
   if (size_t dot = inv.compute_capability.find('.'); dot != std::string::npos) {
@@ -579,9 +593,11 @@ void Provider::ApplyMetadata(const GpuState& s, v1::Gpu* gpu) const {
   }
   std::optional<std::string> memory_warning;
   if (s.probe.remap_pending) {
-    memory_warning = "row remapping pending: applied at the next GPU reset (recommended action: RESET_GPU when idle)";
+    memory_warning =
+        "row remapping pending: applied at the next GPU reset (recommended action: RESET_GPU when idle)";
   } else if (s.probe.retirement_pending) {
-    memory_warning = "page retirement pending: applied at the next driver reload (recommended action: RESET_GPU)";
+    memory_warning =
+        "page retirement pending: applied at the next driver reload (recommended action: RESET_GPU)";
   }
   SetOrErase(ann, kMemoryWarningAnnotation, memory_warning);
   SetOrErase(ann, kRetiredPagesAnnotation,
@@ -590,8 +606,8 @@ void Provider::ApplyMetadata(const GpuState& s, v1::Gpu* gpu) const {
                  : std::nullopt);
 }
 
-void Provider::NoteWritten(const std::string& uuid, const v1::Gpu& written, bool heartbeat, std::string action,
-                           uint64_t fault_gen) {
+void Provider::NoteWritten(const std::string& uuid, const v1::Gpu& written, bool heartbeat,
+                           std::string action, uint64_t fault_gen) {
   absl::MutexLock lock(&mu_);
   auto it = gpus_state_.find(uuid);
   if (it == gpus_state_.end()) return;
@@ -616,8 +632,8 @@ bool Provider::ClearsFault(const GpuState& s, uint64_t rv) {
 
 void Provider::ApplyClearLocked(GpuState* s, const v1::Gpu& seen, uint64_t rv) {
   const v1::Condition* c = FindCondition(seen.status(), kConditionType);
-  DAPI_LOG_INFO("GPU {}: {} cleared through the API (reason \"{}\"); was {}: {}", seen.spec().uuid(), kConditionType,
-                c != nullptr ? c->reason() : "", s->fault->reason, s->fault->message);
+  DAPI_LOG_INFO("GPU {}: {} cleared through the API (reason \"{}\"); was {}: {}", seen.spec().uuid(),
+                kConditionType, c != nullptr ? c->reason() : "", s->fault->reason, s->fault->message);
   s->fault.reset();
   s->reset_seen = false;
   s->recovered = false;
@@ -659,7 +675,8 @@ absl::Status Provider::SyncGpu(const std::string& uuid) {
         if (errors::IsAlreadyExists(created.status())) return absl::AbortedError("created concurrently");
         return created.status();
       }
-      DAPI_LOG_INFO("registered GPU {} ({}), {}={}", name, state.inventory.product_name, kConditionType, c.status());
+      DAPI_LOG_INFO("registered GPU {} ({}), {}={}", name, state.inventory.product_name, kConditionType,
+                    c.status());
       NoteWritten(uuid, *created, true, want_action, fault_gen());
       return absl::OkStatus();
     }
@@ -673,8 +690,9 @@ absl::Status Provider::SyncGpu(const std::string& uuid) {
       const uint64_t rv = ParseRv(gpu.metadata().resource_version());
       absl::MutexLock lock(&mu_);
       auto it = gpus_state_.find(uuid);
-      if (it != gpus_state_.end() && it->second.fault.has_value() && it->second.fault->gen == state.fault->gen &&
-          rv > it->second.last_written_rv && ClearsFault(it->second, rv)) {
+      if (it != gpus_state_.end() && it->second.fault.has_value() &&
+          it->second.fault->gen == state.fault->gen && rv > it->second.last_written_rv &&
+          ClearsFault(it->second, rv)) {
         ApplyClearLocked(&it->second, gpu, rv);
         state = it->second;
         desired = DesiredCondition(state);
@@ -803,7 +821,8 @@ void Provider::WatchLoop() {
       if (it == gpus_state_.end() || !it->second.present) continue;
       GpuState& s = it->second;
       if (ev->type == EventType::kDeleted) {
-        DAPI_LOG_WARN("GPU {} was deleted by someone else; registering it again", ev->object.metadata().name());
+        DAPI_LOG_WARN("GPU {} was deleted by someone else; registering it again",
+                      ev->object.metadata().name());
         dirty_.insert(uuid);
         s.last_heartbeat = absl::InfinitePast();
         continue;

@@ -43,7 +43,8 @@ inline constexpr std::string_view kComputeMinorLabel = "nvidia.com/gpu.compute.m
 // Annotations: the last warning-class XID, and polled memory signals.
 inline constexpr std::string_view kLastWarningXidAnnotation = "nvml.device.nvidia.com/last-warning-xid";
 inline constexpr std::string_view kLastWarningTimeAnnotation = "nvml.device.nvidia.com/last-warning-time";
-inline constexpr std::string_view kLastWarningMessageAnnotation = "nvml.device.nvidia.com/last-warning-message";
+inline constexpr std::string_view kLastWarningMessageAnnotation =
+    "nvml.device.nvidia.com/last-warning-message";
 inline constexpr std::string_view kMemoryWarningAnnotation = "nvml.device.nvidia.com/memory-warning";
 inline constexpr std::string_view kRetiredPagesAnnotation = "nvml.device.nvidia.com/retired-pages";
 
@@ -85,7 +86,7 @@ class Provider {
 
  private:
   struct Fault {
-    std::string reason;   // "XID79", "GPULost", "ResetRequired", "RowRemapFailure"
+    std::string reason;  // "XID79", "GPULost", "ResetRequired", "RowRemapFailure"
     std::string message;
     RecommendedAction action = RecommendedAction::kContactSupport;
     uint64_t gen = 0;           // identifies this fault; every new fault gets a new number

@@ -16,39 +16,45 @@ using A = RecommendedAction;
 
 // The catalog policy of ../shared/reference/xid.md section 2. Descriptions are NVIDIA's (CAT/LEG).
 constexpr std::array kCatalog = {
-    XidCatalogEntry{8, "RC_FIFO_ERROR_IDLE_TIMEOUT", "GPU stopped processing (idle timeout)", C::kWarning, A::kRestartApp},
+    XidCatalogEntry{8, "RC_FIFO_ERROR_IDLE_TIMEOUT", "GPU stopped processing (idle timeout)", C::kWarning,
+                    A::kRestartApp},
     XidCatalogEntry{13, "RC_GR_EXCEPTION", "Graphics Engine Exception", C::kIgnored, A::kRestartApp},
     XidCatalogEntry{31, "RC_FIFO_ERROR_MMU_ERR_FLT", "GPU memory page fault", C::kIgnored, A::kRestartApp},
-    XidCatalogEntry{32, "RC_PBDMA_ERROR", "Invalid or corrupted push buffer stream", C::kWarning, A::kRestartApp},
+    XidCatalogEntry{32, "RC_PBDMA_ERROR", "Invalid or corrupted push buffer stream", C::kWarning,
+                    A::kRestartApp},
     XidCatalogEntry{38, "RC_FECS_ERR_WATCHDOG_TIMEOUT", "Driver firmware error", C::kWarning, A::kNone},
     XidCatalogEntry{43, "RC_RESETCHANNEL_VERIF_ERROR", "GPU stopped processing", C::kIgnored, A::kNone},
-    XidCatalogEntry{44, "RC_GR_FAULT_DURING_CTXSW", "Graphics engine fault during context switch", C::kWarning,
+    XidCatalogEntry{44, "RC_GR_FAULT_DURING_CTXSW", "Graphics engine fault during context switch",
+                    C::kWarning, A::kNone},
+    XidCatalogEntry{45, "RC_PREEMPTIVE_REMOVAL", "Preemptive cleanup, due to previous errors", C::kIgnored,
                     A::kNone},
-    XidCatalogEntry{45, "RC_PREEMPTIVE_REMOVAL", "Preemptive cleanup, due to previous errors", C::kIgnored, A::kNone},
     XidCatalogEntry{46, "RC_GPU_TIMEOUT_ERROR", "GPU stopped processing", C::kCritical, A::kResetGpu},
     XidCatalogEntry{48, "RC_GPU_ECC_DBE", "Double-bit ECC error", C::kCritical, A::kResetGpu},
     XidCatalogEntry{54, "SILENT_RUNNING_PWR_REDUCED_CLOCKING", "Auxiliary power is not connected to the GPU",
                     C::kCritical, A::kContactSupport},
-    XidCatalogEntry{56, "DISPLAY_CHANNEL_EXCEPTION", "Display engine error (unused on A100 and later)", C::kWarning,
-                    A::kContactSupport},
+    XidCatalogEntry{56, "DISPLAY_CHANNEL_EXCEPTION", "Display engine error (unused on A100 and later)",
+                    C::kWarning, A::kContactSupport},
     XidCatalogEntry{57, "FB_LINK_TRAINING_FAILURE_ERROR",
                     "Error programming video memory interface (unused on A100 and later)", C::kWarning,
                     A::kContactSupport},
     XidCatalogEntry{61, "PMU_BREAKPOINT", "Internal micro-controller breakpoint (unused on A100 and later)",
                     C::kWarning, A::kContactSupport},
     XidCatalogEntry{62, "PMU_HALT_ERROR", "Internal micro-controller halt", C::kCritical, A::kResetGpu},
-    XidCatalogEntry{63, "INFOROM_DRAM_RETIREMENT_EVENT", "Row-remap or page-retirement event (applied at the next reset)",
-                    C::kWarning, A::kResetGpu},
-    XidCatalogEntry{64, "INFOROM_DRAM_RETIREMENT_FAILURE", "Row-remap or page-retirement failure", C::kCritical,
+    XidCatalogEntry{63, "INFOROM_DRAM_RETIREMENT_EVENT",
+                    "Row-remap or page-retirement event (applied at the next reset)", C::kWarning,
                     A::kResetGpu},
+    XidCatalogEntry{64, "INFOROM_DRAM_RETIREMENT_FAILURE", "Row-remap or page-retirement failure",
+                    C::kCritical, A::kResetGpu},
     XidCatalogEntry{68, "RC_NVDEC0_ERROR", "Video processor exception", C::kIgnored, A::kRestartApp},
     XidCatalogEntry{69, "RC_GR_CLASS_ERROR", "Graphics engine class error", C::kIgnored, A::kRestartApp},
     XidCatalogEntry{74, "NVLINK_ERROR", "NVLink error", C::kCritical, A::kResetGpu},
-    XidCatalogEntry{79, "RC_GPU_HAS_FALLEN_OFF_THE_BUS", "GPU has fallen off the bus", C::kCritical, A::kRebootNode},
+    XidCatalogEntry{79, "RC_GPU_HAS_FALLEN_OFF_THE_BUS", "GPU has fallen off the bus", C::kCritical,
+                    A::kRebootNode},
     XidCatalogEntry{92, "EXCESSIVE_SBE_INTERRUPTS", "High single-bit ECC error rate", C::kWarning, A::kNone},
-    XidCatalogEntry{93, "INFOROM_ERASE_LIMIT_EXCEEDED", "InfoROM erase limit exceeded", C::kWarning, A::kNone},
-    XidCatalogEntry{94, "RC_CONTAINED_ERROR", "Contained memory error (one application affected)", C::kWarning,
-                    A::kRestartApp},
+    XidCatalogEntry{93, "INFOROM_ERASE_LIMIT_EXCEEDED", "InfoROM erase limit exceeded", C::kWarning,
+                    A::kNone},
+    XidCatalogEntry{94, "RC_CONTAINED_ERROR", "Contained memory error (one application affected)",
+                    C::kWarning, A::kRestartApp},
     XidCatalogEntry{95, "RC_UNCONTAINED_ERROR", "Uncontained memory error", C::kCritical, A::kResetGpu},
     XidCatalogEntry{109, "RC_CTXSW_TIMEOUT_ERROR", "Context switch timeout", C::kCritical, A::kResetGpu},
     XidCatalogEntry{110, "SEC_FAULT_ERROR", "Security fault", C::kCritical, A::kResetGpu},
@@ -56,7 +62,8 @@ constexpr std::array kCatalog = {
     XidCatalogEntry{120, "GSP_ERROR", "GSP error", C::kCritical, A::kResetGpu},
     XidCatalogEntry{121, "C2C_ERROR", "Corrected C2C link errors", C::kWarning, A::kNone},
     XidCatalogEntry{136, "ALI_TRAINING_FAIL", "Link training failure", C::kCritical, A::kResetGpu},
-    XidCatalogEntry{137, "NVLINK_PRIV_ERR", "Illegal NVLink peer-to-peer access", C::kIgnored, A::kRestartApp},
+    XidCatalogEntry{137, "NVLINK_PRIV_ERR", "Illegal NVLink peer-to-peer access", C::kIgnored,
+                    A::kRestartApp},
     XidCatalogEntry{140, "UNRECOVERABLE_ECC_ERROR_ESCAPE", "Unrecoverable ECC error escape", C::kCritical,
                     A::kResetGpu},
     XidCatalogEntry{142, "RC_NVENC3_ERROR", "Video encoder error", C::kCritical, A::kContactSupport},
@@ -73,7 +80,8 @@ constexpr std::array kCatalog = {
     XidCatalogEntry{154, "GPU_RECOVERY_ACTION_CHANGED", "GPU recovery action changed", C::kWarning, A::kNone},
     XidCatalogEntry{155, "NVLINK_SW_DEFINED_ERROR", "NVLink link brought down by software", C::kCritical,
                     A::kResetGpu},
-    XidCatalogEntry{156, "RESOURCE_RETIREMENT_EVENT", "Resource retirement event", C::kCritical, A::kResetGpu},
+    XidCatalogEntry{156, "RESOURCE_RETIREMENT_EVENT", "Resource retirement event", C::kCritical,
+                    A::kResetGpu},
     XidCatalogEntry{157, "RESOURCE_RETIREMENT_FAILURE", "Resource retirement failure: no spare resources",
                     C::kWarning, A::kNone},
     XidCatalogEntry{158, "GPU_FATAL_TIMEOUT", "GPU fatal timeout", C::kCritical, A::kResetGpu},
@@ -97,21 +105,30 @@ std::string_view Trim(std::string_view s) {
 
 std::string_view XidClassName(XidClass c) {
   switch (c) {
-    case XidClass::kIgnored: return "ignored";
-    case XidClass::kWarning: return "warning";
-    case XidClass::kCritical: return "critical";
+    case XidClass::kIgnored:
+      return "ignored";
+    case XidClass::kWarning:
+      return "warning";
+    case XidClass::kCritical:
+      return "critical";
   }
   return "warning";
 }
 
 std::string_view ActionName(RecommendedAction a) {
   switch (a) {
-    case A::kNone: return "NONE";
-    case A::kRestartApp: return "RESTART_APP";
-    case A::kResetGpu: return "RESET_GPU";
-    case A::kRestartVm: return "RESTART_VM";
-    case A::kRebootNode: return "REBOOT_NODE";
-    case A::kContactSupport: return "CONTACT_SUPPORT";
+    case A::kNone:
+      return "NONE";
+    case A::kRestartApp:
+      return "RESTART_APP";
+    case A::kResetGpu:
+      return "RESET_GPU";
+    case A::kRestartVm:
+      return "RESTART_VM";
+    case A::kRebootNode:
+      return "REBOOT_NODE";
+    case A::kContactSupport:
+      return "CONTACT_SUPPORT";
   }
   return "CONTACT_SUPPORT";
 }
@@ -120,11 +137,16 @@ int ActionRank(RecommendedAction a) { return static_cast<int>(a); }
 
 std::string_view GpuRecoveryActionName(GpuRecoveryAction a) {
   switch (a) {
-    case GpuRecoveryAction::kNone: return "NONE";
-    case GpuRecoveryAction::kGpuReset: return "GPU_RESET";
-    case GpuRecoveryAction::kNodeReboot: return "NODE_REBOOT";
-    case GpuRecoveryAction::kDrainP2p: return "DRAIN_P2P";
-    case GpuRecoveryAction::kDrainAndReset: return "DRAIN_AND_RESET";
+    case GpuRecoveryAction::kNone:
+      return "NONE";
+    case GpuRecoveryAction::kGpuReset:
+      return "GPU_RESET";
+    case GpuRecoveryAction::kNodeReboot:
+      return "NODE_REBOOT";
+    case GpuRecoveryAction::kDrainP2p:
+      return "DRAIN_P2P";
+    case GpuRecoveryAction::kDrainAndReset:
+      return "DRAIN_AND_RESET";
   }
   return "UNKNOWN";
 }
@@ -132,10 +154,13 @@ std::string_view GpuRecoveryActionName(GpuRecoveryAction a) {
 RecommendedAction ActionForRecovery(GpuRecoveryAction a) {
   switch (a) {
     case GpuRecoveryAction::kGpuReset:
-    case GpuRecoveryAction::kDrainAndReset: return A::kResetGpu;
-    case GpuRecoveryAction::kNodeReboot: return A::kRebootNode;
+    case GpuRecoveryAction::kDrainAndReset:
+      return A::kResetGpu;
+    case GpuRecoveryAction::kNodeReboot:
+      return A::kRebootNode;
     case GpuRecoveryAction::kNone:
-    case GpuRecoveryAction::kDrainP2p: return A::kNone;
+    case GpuRecoveryAction::kDrainP2p:
+      return A::kNone;
   }
   return A::kNone;
 }
@@ -176,7 +201,8 @@ XidList ParseXidList(std::string_view text) {
   return out;
 }
 
-XidPolicy::XidPolicy(XidPolicyMode mode, XidOverrides overrides) : mode_(mode), overrides_(std::move(overrides)) {}
+XidPolicy::XidPolicy(XidPolicyMode mode, XidOverrides overrides)
+    : mode_(mode), overrides_(std::move(overrides)) {}
 
 XidVerdict XidPolicy::Classify(uint64_t xid, std::optional<GpuRecoveryAction> recovery) const {
   XidVerdict v;

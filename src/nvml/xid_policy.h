@@ -69,11 +69,11 @@ struct XidList {
 XidList ParseXidList(std::string_view text);
 
 struct XidOverrides {
-  XidList disable;                 // --disable-healthchecks / DP_DISABLE_HEALTHCHECKS: ignored
-  XidList enable;                  // --enable-healthchecks / DP_ENABLE_HEALTHCHECKS: always critical
-  std::set<uint64_t> ignored;      // --ignored-xids
-  std::set<uint64_t> warning;      // --warning-xids
-  std::set<uint64_t> critical;     // --critical-xids
+  XidList disable;              // --disable-healthchecks / DP_DISABLE_HEALTHCHECKS: ignored
+  XidList enable;               // --enable-healthchecks / DP_ENABLE_HEALTHCHECKS: always critical
+  std::set<uint64_t> ignored;   // --ignored-xids
+  std::set<uint64_t> warning;   // --warning-xids
+  std::set<uint64_t> critical;  // --critical-xids
 };
 
 struct XidVerdict {
@@ -82,7 +82,7 @@ struct XidVerdict {
   std::string mnemonic;     // "RC_GPU_HAS_FALLEN_OFF_THE_BUS"; "UNKNOWN" when not in the catalog
   std::string description;  // "GPU has fallen off the bus"
   RecommendedAction action = RecommendedAction::kContactSupport;
-  std::string basis;        // why this class: "catalog", "device-plugin", "DP_ENABLE_HEALTHCHECKS", ...
+  std::string basis;  // why this class: "catalog", "device-plugin", "DP_ENABLE_HEALTHCHECKS", ...
 };
 
 class XidPolicy {

@@ -17,7 +17,8 @@ absl::StatusOr<ContinueToken> DecodeContinueToken(std::string_view token) {
     return absl::InvalidArgumentError(std::string("continue key is not valid: ") + std::string(why));
   };
   std::string raw;
-  if (!absl::WebSafeBase64Unescape(absl::string_view(token.data(), token.size()), &raw)) return bad("not base64");
+  if (!absl::WebSafeBase64Unescape(absl::string_view(token.data(), token.size()), &raw))
+    return bad("not base64");
   auto j = nlohmann::json::parse(raw, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return bad("not a continue token");
   auto rv = j.find("rv");

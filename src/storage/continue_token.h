@@ -1,5 +1,6 @@
 // Opaque list continuation: the snapshot RV and the last key returned.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_CONTINUE_TOKEN_H_
+#define DEVICEAPI_STORAGE_CONTINUE_TOKEN_H_
 
 #include <cstdint>
 #include <string>
@@ -19,3 +20,5 @@ std::string EncodeContinueToken(const ContinueToken& t);
 absl::StatusOr<ContinueToken> DecodeContinueToken(std::string_view token);
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_CONTINUE_TOKEN_H_

@@ -1,6 +1,7 @@
 // A committed change; its wire form is the stored object's bytes behind a
 // small header.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_EVENT_H_
+#define DEVICEAPI_STORAGE_EVENT_H_
 
 #include <cstdint>
 #include <memory>
@@ -43,7 +44,8 @@ using EventPtr = std::shared_ptr<const Event>;
 // (plus the initial-events-end annotation when `initial_events_end`).
 EventPtr MakeBookmark(uint64_t rv, bool initial_events_end);
 
-
 inline constexpr std::string_view kInitialEventsEndAnnotation = "k8s.io/initial-events-end";
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_EVENT_H_

@@ -1,5 +1,6 @@
 // Which objects a list or watch selects: namespace, label and field selectors.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_FILTER_H_
+#define DEVICEAPI_STORAGE_FILTER_H_
 
 #include <string>
 
@@ -26,3 +27,5 @@ struct Filter {
 };
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_FILTER_H_

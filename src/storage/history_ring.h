@@ -1,6 +1,7 @@
 // The window of recent committed events that watches resume from and that
 // Exact lists and continue tokens are reconstructed from.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_HISTORY_RING_H_
+#define DEVICEAPI_STORAGE_HISTORY_RING_H_
 
 #include <cstdint>
 #include <deque>
@@ -49,3 +50,5 @@ class HistoryRing {
 };
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_HISTORY_RING_H_

@@ -2,7 +2,8 @@
 // in-memory serving layer plus a Persister. The store calls Commit() under its
 // commit lock before the change becomes visible anywhere (snapshot, history,
 // watches); if it fails the write fails with UNAVAILABLE and nothing changes.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_PERSISTER_H_
+#define DEVICEAPI_STORAGE_PERSISTER_H_
 
 #include <cstdint>
 #include <vector>
@@ -50,3 +51,5 @@ class Persister {
 };
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_PERSISTER_H_

@@ -1,6 +1,7 @@
 // An immutable view of every object at one resource version, cheap to copy on
 // write: objects live in hash buckets, and a write copies only one bucket.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_SNAPSHOT_H_
+#define DEVICEAPI_STORAGE_SNAPSHOT_H_
 
 #include <array>
 #include <cstdint>
@@ -45,3 +46,5 @@ class Snapshot {
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_SNAPSHOT_H_

@@ -33,7 +33,8 @@ std::shared_ptr<v1::Gpu> NewObject(const v1::Gpu* like) {
   // block is the usual case.
   size_t hint = 1024;
   if (like != nullptr) {
-    hint = like->GetArena() != nullptr ? like->GetArena()->SpaceUsed() * 4 / 3 : ArenaBytesFor(like->ByteSizeLong());
+    hint = like->GetArena() != nullptr ? like->GetArena()->SpaceUsed() * 4 / 3
+                                       : ArenaBytesFor(like->ByteSizeLong());
   }
   return NewObjectOfSize(hint);
 }
@@ -48,7 +49,9 @@ std::shared_ptr<v1::Gpu> CopyObject(const v1::Gpu& src) {
   return out;
 }
 
-std::shared_ptr<v1::Gpu> Borrowed(v1::Gpu* obj) { return std::shared_ptr<v1::Gpu>(std::shared_ptr<void>(), obj); }
+std::shared_ptr<v1::Gpu> Borrowed(v1::Gpu* obj) {
+  return std::shared_ptr<v1::Gpu>(std::shared_ptr<void>(), obj);
+}
 
 WriteResult AwaitWrite(const std::function<void(WriteDone)>& start) {
   // Shared with the callback: it may still be unlocking when the waiter

@@ -3,7 +3,8 @@
 //
 // Every backend (memory, SQLite, etcd) gives the same semantics; the
 // conformance suite in tests/conformance runs against each of them.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_STORE_H_
+#define DEVICEAPI_STORAGE_STORE_H_
 
 #include <cstdint>
 #include <functional>
@@ -149,3 +150,5 @@ struct StoreConfig {
 absl::StatusOr<StorePtr> OpenStore(std::string_view endpoint, const StoreConfig& config);
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_STORE_H_

@@ -4,7 +4,8 @@
 // is rebuilt from the bytes on demand and kept only while recently used, so
 // an object at rest costs about its wire size instead of the three to four
 // times that a parsed protobuf message with dozens of conditions takes.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_STORED_OBJECT_H_
+#define DEVICEAPI_STORAGE_STORED_OBJECT_H_
 
 #include <cstdint>
 #include <memory>
@@ -74,3 +75,5 @@ using StoredPtr = std::shared_ptr<const StoredObject>;
 size_t SetParsedCacheCapacity(size_t n);
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_STORED_OBJECT_H_

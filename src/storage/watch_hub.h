@@ -1,5 +1,6 @@
 // Fans committed events out to every watcher without ever blocking a writer.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_WATCH_HUB_H_
+#define DEVICEAPI_STORAGE_WATCH_HUB_H_
 
 #include <atomic>
 #include <cstdint>
@@ -79,3 +80,5 @@ class WatchHub {
 };
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_WATCH_HUB_H_

@@ -1,6 +1,7 @@
 // One watch stream's server-side state: its filter, the initial backlog, a
 // bounded queue of live events, and its end.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_WATCHER_H_
+#define DEVICEAPI_STORAGE_WATCHER_H_
 
 #include <cstdint>
 #include <deque>
@@ -115,3 +116,5 @@ using WatcherPtr = std::shared_ptr<Watcher>;
 std::optional<EventType> VisibleAs(const Filter& filter, const Event& ev);
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_WATCHER_H_

@@ -1,7 +1,8 @@
 // Hand-written protobuf wire framing for the few responses the server builds
 // from shared, already-stored objects (a watch event, a Get, a List) instead
 // of copying those objects into a response message first.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_WIRE_H_
+#define DEVICEAPI_STORAGE_WIRE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -37,3 +38,5 @@ inline uint8_t* PutLenHeader(uint8_t* p, uint32_t field, size_t len) {
 }
 
 }  // namespace deviceapi::storage::wire
+
+#endif  // DEVICEAPI_STORAGE_WIRE_H_

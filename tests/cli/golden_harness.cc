@@ -44,8 +44,8 @@ std::vector<std::string> CleanEnvironment(const std::map<std::string, std::strin
   return env;
 }
 
-Process::Process(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& dir,
-                 const std::string& stdin_text) {
+Process::Process(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                 const std::string& dir, const std::string& stdin_text) {
   static std::atomic<int> seq{0};
   const std::string base = absl::StrCat(dir, "/run", seq++);
   out_path_ = base + ".out";
@@ -122,7 +122,8 @@ RunResult Process::Wait(absl::Duration timeout) {
 std::string Normalize(std::string text, const std::map<std::string, std::string>& replacements) {
   for (const auto& [from, to] : replacements) text = absl::StrReplaceAll(text, {{from, to}});
   static const std::regex kUid("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
-  static const std::regex kTime(R"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))");
+  static const std::regex kTime(
+      R"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))");
   static const std::regex kRv(R"((resourceVersion"?:\s*"?)[0-9]+)");
   static const std::regex kDescribeRv(R"((Resource Version:\s+)[0-9]+)");
   text = std::regex_replace(text, kUid, "<UID>");
@@ -135,8 +136,10 @@ std::string Normalize(std::string text, const std::map<std::string, std::string>
 void Golden::Add(const std::string& command_line, const RunResult& result) {
   absl::StrAppend(&text_, "$ devicectl", command_line.empty() ? "" : " ", command_line, "\n", "[exit ",
                   result.exit_code, "]\n");
-  if (!result.out.empty()) absl::StrAppend(&text_, "[stdout]\n", result.out, result.out.back() == '\n' ? "" : "\n<no newline>\n");
-  if (!result.err.empty()) absl::StrAppend(&text_, "[stderr]\n", result.err, result.err.back() == '\n' ? "" : "\n<no newline>\n");
+  if (!result.out.empty())
+    absl::StrAppend(&text_, "[stdout]\n", result.out, result.out.back() == '\n' ? "" : "\n<no newline>\n");
+  if (!result.err.empty())
+    absl::StrAppend(&text_, "[stderr]\n", result.err, result.err.back() == '\n' ? "" : "\n<no newline>\n");
   text_ += "\n";
 }
 
@@ -152,11 +155,12 @@ void Golden::Check(const std::map<std::string, std::string>& replacements) const
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    ADD_FAILURE() << "no golden file " << path << " (run with UPDATE_GOLDEN=1 to create it); actual:\n" << actual;
+    ADD_FAILURE() << "no golden file " << path << " (run with UPDATE_GOLDEN=1 to create it); actual:\n"
+                  << actual;
     return;
   }
-  EXPECT_EQ(ReadFileOrEmpty(path), actual) << "golden file " << path
-                                           << " differs (UPDATE_GOLDEN=1 rewrites it after a reviewed change)";
+  EXPECT_EQ(ReadFileOrEmpty(path), actual)
+      << "golden file " << path << " differs (UPDATE_GOLDEN=1 rewrites it after a reviewed change)";
 }
 
 }  // namespace deviceapi::cli_test

@@ -113,7 +113,8 @@ class DevicectlGoldenTest : public ::testing::Test {
       EXPECT_TRUE(absl::EndsWith(r.err, "\n")) << line;
       for (absl::string_view l : absl::StrSplit(absl::StripSuffix(r.err, "\n"), '\n')) {
         EXPECT_TRUE(absl::StartsWith(l, "error: ") || absl::StartsWith(l, "Error from server ("))
-            << line << ": each error must be one line, got:\n" << r.err;
+            << line << ": each error must be one line, got:\n"
+            << r.err;
       }
     }
     return r;
@@ -130,7 +131,9 @@ class DevicectlGoldenTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
-  static int Lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+  static int Lines(const std::string& text) {
+    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  }
 
   deviceapi::testing::TempDir dir_;
   std::unique_ptr<deviceapi::testing::TestServer> server_;
@@ -274,7 +277,8 @@ TEST_F(DevicectlGoldenTest, Patch) {
   Run({"patch", "gpu", "gpu-1", "--type", "merge", "--subresource", "status", "-p",
        R"({"status":{"recommendedAction":"Drain","conditions":[{"type":"NVMLReady","status":"False","reason":"Lost"}]}})"});
   Run({"get", "gpu", "gpu-1", "-o", "yaml"});
-  Run({"patch", "gpu", "gpu-1", "--type", "json", "-p", R"([{"op":"test","path":"/spec/uuid","value":"other"}])"});
+  Run({"patch", "gpu", "gpu-1", "--type", "json", "-p",
+       R"([{"op":"test","path":"/spec/uuid","value":"other"}])"});
   Run({"patch", "gpu", "gpu-1", "-p", "{not json"});
   Run({"patch", "gpu", "missing", "-p", "{}"});
   Run({"patch", "gpu", "gpu-1", "--type", "strategic", "-p", "{}"});
@@ -286,10 +290,12 @@ TEST_F(DevicectlGoldenTest, Patch) {
 // set condition: adds or replaces one condition with SetCondition semantics, for operators.
 TEST_F(DevicectlGoldenTest, SetCondition) {
   CreateTwoGpus();
-  Run({"set", "condition", "gpu-1", "NVMLReady=True", "--reason", "NVMLInitialized", "--message", "NVML answers"});
+  Run({"set", "condition", "gpu-1", "NVMLReady=True", "--reason", "NVMLInitialized", "--message",
+       "NVML answers"});
   Run({"get", "gpus"});
   Run({"set", "condition", "gpu-0", "XidHealthy=True", "--reason", "Recovered"});
-  Run({"set", "condition", "gpu-0", "NVMLReady=True", "--reason", "NVMLInitialized", "--message", "NVML answers"});
+  Run({"set", "condition", "gpu-0", "NVMLReady=True", "--reason", "NVMLInitialized", "--message",
+       "NVML answers"});
   Run({"describe", "gpu", "gpu-0"});
   Run({"get", "gpus"});
   Run({"set", "condition", "gpu-0", "NVMLReady=Maybe"});
@@ -322,12 +328,13 @@ TEST_F(DevicectlGoldenTest, WatchOneObject) {
   CreateTwoGpus();
   Process names({"get", "gpu", "gpu-1", "-w", "-o", "name"}, CleanEnvironment(Env()), dir_.path(), "");
   Process yaml({"get", "gpu", "gpu-1", "-w", "-o", "yaml"}, CleanEnvironment(Env()), dir_.path(), "");
-  ASSERT_TRUE(deviceapi::testing::WaitFor([&] { return Lines(names.Stdout()) >= 1 && Lines(yaml.Stdout()) >= 5; },
-                                          absl::Seconds(60)));
+  ASSERT_TRUE(deviceapi::testing::WaitFor(
+      [&] { return Lines(names.Stdout()) >= 1 && Lines(yaml.Stdout()) >= 5; }, absl::Seconds(60)));
   Run({"patch", "gpu", "gpu-0", "-p", R"({"metadata":{"labels":{"ignored":"yes"}}})"});
   Run({"patch", "gpu", "gpu-1", "-p", R"({"metadata":{"labels":{"seen":"yes"}}})"});
   ASSERT_TRUE(deviceapi::testing::WaitFor(
-      [&] { return Lines(names.Stdout()) >= 2 && absl::StrContains(yaml.Stdout(), "seen"); }, absl::Seconds(60)));
+      [&] { return Lines(names.Stdout()) >= 2 && absl::StrContains(yaml.Stdout(), "seen"); },
+      absl::Seconds(60)));
   names.Signal(SIGINT);
   yaml.Signal(SIGTERM);
   golden_->Add("get gpu gpu-1 -w -o name  # then SIGINT", names.Wait());
@@ -363,8 +370,10 @@ TEST_F(DevicectlGoldenTest, ServerSelection) {
   CreateTwoGpus();
   const std::string missing = "unix://" + dir_.path() + "/missing.sock";
   Run({"get", "gpus", "-o", "name"}, "", {{"NVIDIA_DEVICE_API_TARGET", missing}});
-  Run({"--server", server_->target(), "get", "gpus", "-o", "name"}, "", {{"NVIDIA_DEVICE_API_TARGET", missing}});
-  Run({"get", "gpus", "-o", "name", "--server", server_->target()}, "", {{"NVIDIA_DEVICE_API_TARGET", missing}});
+  Run({"--server", server_->target(), "get", "gpus", "-o", "name"}, "",
+      {{"NVIDIA_DEVICE_API_TARGET", missing}});
+  Run({"get", "gpus", "-o", "name", "--server", server_->target()}, "",
+      {{"NVIDIA_DEVICE_API_TARGET", missing}});
   Run({"get", "gpus", "--server", "dns:///example.com:443"});
   Run({"version"});
   Run({"version", "--server", missing});

@@ -108,9 +108,10 @@ TEST(YamlJsonTest, ToYamlQuotesAmbiguousStrings) {
   v["i"] = 7;
   v["on"] = "a key that YAML 1.1 reads as a boolean";
   const std::string yaml = ToYaml(v);
-  EXPECT_EQ(yaml,
-            "num: \"123\"\nflag: \"true\"\nword: \"yes\"\nts: \"2024-01-01T00:00:00Z\"\nempty: \"\"\ns: plain\n"
-            "i: 7\n\"on\": a key that YAML 1.1 reads as a boolean\n");
+  EXPECT_EQ(
+      yaml,
+      "num: \"123\"\nflag: \"true\"\nword: \"yes\"\nts: \"2024-01-01T00:00:00Z\"\nempty: \"\"\ns: plain\n"
+      "i: 7\n\"on\": a key that YAML 1.1 reads as a boolean\n");
   auto back = ParseDocuments(yaml);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ((*back)[0], v);

@@ -1,6 +1,7 @@
 // One typed-client test suite, two backends: a real server over gRPC on a temp Unix socket, and
 // the in-process fake clientset. Suites parametrized over kBackends run every case on both.
-#pragma once
+#ifndef DEVICEAPI_TESTS_CLIENT_BACKEND_H_
+#define DEVICEAPI_TESTS_CLIENT_BACKEND_H_
 
 #include <memory>
 #include <string>
@@ -33,10 +34,11 @@ class Backend {
       b->fake_ = std::make_unique<deviceapi::fake::Clientset>(std::vector<v1::Gpu>{}, o);
       return b;
     }
-    b->server_ = deviceapi::testing::TestServer::Start("memory://", [&](deviceapi::apiserver::ServerOptions& o) {
-      o.watch_history_size = static_cast<int64_t>(knobs.history_size);
-      o.max_objects = static_cast<int64_t>(knobs.max_objects);
-    });
+    b->server_ =
+        deviceapi::testing::TestServer::Start("memory://", [&](deviceapi::apiserver::ServerOptions& o) {
+          o.watch_history_size = static_cast<int64_t>(knobs.history_size);
+          o.max_objects = static_cast<int64_t>(knobs.max_objects);
+        });
     deviceapi::Config c;
     c.target = b->server_->target();
     c.timeout = absl::Seconds(20);
@@ -85,10 +87,13 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
 
 inline std::string BackendName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
-#define CLIENT_BACKEND_SUITE(suite) \
-  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::ValuesIn(::client_test::kBackends), ::client_test::BackendName)
+#define CLIENT_BACKEND_SUITE(suite)                                                        \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::ValuesIn(::client_test::kBackends), \
+                           ::client_test::BackendName)
 
 inline uint64_t Rv(const std::string& rv) { return std::stoull(rv); }
 inline uint64_t Rv(const v1::Gpu& g) { return Rv(g.metadata().resource_version()); }
 
 }  // namespace client_test
+
+#endif  // DEVICEAPI_TESTS_CLIENT_BACKEND_H_

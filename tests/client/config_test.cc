@@ -30,15 +30,16 @@ TEST(ConfigEnv, DefaultTarget) {
 
 // NVIDIA_DEVICE_API_SOCK (upstream) is honoured; NVIDIA_DEVICE_API_TARGET wins over it.
 TEST(ConfigEnv, Precedence) {
-  EXPECT_EQ(deviceapi::Config::FromEnvironment(Env({{"NVIDIA_DEVICE_API_SOCK", "unix:///run/a.sock"}})).target,
-            "unix:///run/a.sock");
+  EXPECT_EQ(
+      deviceapi::Config::FromEnvironment(Env({{"NVIDIA_DEVICE_API_SOCK", "unix:///run/a.sock"}})).target,
+      "unix:///run/a.sock");
   EXPECT_EQ(deviceapi::Config::FromEnvironment(Env({{"NVIDIA_DEVICE_API_SOCK", "unix:///run/a.sock"},
                                                     {"NVIDIA_DEVICE_API_TARGET", "unix:///run/b.sock"}}))
                 .target,
             "unix:///run/b.sock");
   // An empty variable counts as unset.
-  EXPECT_EQ(deviceapi::Config::FromEnvironment(Env({{"NVIDIA_DEVICE_API_SOCK", "unix:///run/a.sock"},
-                                                    {"NVIDIA_DEVICE_API_TARGET", ""}}))
+  EXPECT_EQ(deviceapi::Config::FromEnvironment(
+                Env({{"NVIDIA_DEVICE_API_SOCK", "unix:///run/a.sock"}, {"NVIDIA_DEVICE_API_TARGET", ""}}))
                 .target,
             "unix:///run/a.sock");
 }
@@ -61,9 +62,9 @@ TEST(Target, LocalFormsAccepted) {
 
 // Anything that is not a local socket is a clear INVALID_ARGUMENT, also from NewForConfig.
 TEST(Target, NonLocalRejected) {
-  for (const char* t : {"", "dns:///example.com:443", "localhost:50051", "ipv4:127.0.0.1:5000", "ipv6:[::1]:1",
-                        "passthrough:///x", "unix://host/run/x.sock", "unix://", "unix:", "rel/x.sock",
-                        "https://example.com"}) {
+  for (const char* t : {"", "dns:///example.com:443", "localhost:50051", "ipv4:127.0.0.1:5000",
+                        "ipv6:[::1]:1", "passthrough:///x", "unix://host/run/x.sock", "unix://",
+                        "unix:", "rel/x.sock", "https://example.com"}) {
     auto r = deviceapi::NormalizeTarget(t);
     EXPECT_TRUE(deviceapi::errors::IsInvalid(r.status())) << t;
     EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("only local Unix socket")) << t;

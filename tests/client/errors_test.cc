@@ -44,12 +44,14 @@ TEST(Errors, PredicatesFollowTheTable) {
 
 // gRPC statuses keep their code and message.
 TEST(Errors, FromGrpcKeepsCodeAndMessage) {
-  absl::Status s = errors::FromGrpcStatus(grpc::Status(grpc::StatusCode::ABORTED, "the object has been modified"));
+  absl::Status s =
+      errors::FromGrpcStatus(grpc::Status(grpc::StatusCode::ABORTED, "the object has been modified"));
   EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(s.message(), "the object has been modified");
   EXPECT_TRUE(errors::FromGrpcStatus(grpc::Status::OK).ok());
   for (int code = 1; code <= 16; ++code) {
-    EXPECT_EQ(static_cast<int>(errors::FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(code), "m")).code()),
+    EXPECT_EQ(static_cast<int>(
+                  errors::FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(code), "m")).code()),
               code);
   }
 }

@@ -34,7 +34,8 @@ TEST(Examples, ProviderListWatch) {
   auto server = deviceapi::testing::TestServer::Start();
   const std::string server_flag = " --server " + server->target();
 
-  Result provider = RunCommand(std::string(EXAMPLE_PROVIDER) + server_flag + " --gpus 2 --iterations 2 --interval-ms 10");
+  Result provider =
+      RunCommand(std::string(EXAMPLE_PROVIDER) + server_flag + " --gpus 2 --iterations 2 --interval-ms 10");
   ASSERT_EQ(provider.exit_code, 0) << provider.output;
   EXPECT_THAT(provider.output, HasSubstr("registered gpu-example-0000"));
   EXPECT_THAT(provider.output, HasSubstr("iteration 1: unhealthy"));
@@ -46,12 +47,14 @@ TEST(Examples, ProviderListWatch) {
   EXPECT_THAT(list.output, HasSubstr("unhealthy"));
   EXPECT_THAT(list.output, HasSubstr("2 GPU(s)"));
 
-  Result watch = RunCommand(std::string(EXAMPLE_WATCH) + server_flag + " --max-events 2 --duration-seconds 30");
+  Result watch =
+      RunCommand(std::string(EXAMPLE_WATCH) + server_flag + " --max-events 2 --duration-seconds 30");
   ASSERT_EQ(watch.exit_code, 0) << watch.output;
   EXPECT_THAT(watch.output, HasSubstr("ADDED gpu-example-0000"));
   EXPECT_THAT(watch.output, HasSubstr("ADDED gpu-example-0001"));
 
-  Result informer = RunCommand(std::string(EXAMPLE_INFORMER) + server_flag + " --max-events 2 --duration-seconds 30");
+  Result informer =
+      RunCommand(std::string(EXAMPLE_INFORMER) + server_flag + " --max-events 2 --duration-seconds 30");
   ASSERT_EQ(informer.exit_code, 0) << informer.output;
   EXPECT_THAT(informer.output, HasSubstr("ADDED gpu-example-0000"));
   EXPECT_THAT(informer.output, HasSubstr("ADDED gpu-example-0001"));

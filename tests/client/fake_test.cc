@@ -80,8 +80,8 @@ TEST(Fake, ActionsRecorded) {
   (void)gpus->Delete("gpu-a");
   std::vector<std::string> got;
   for (const auto& a : cs->Actions()) got.push_back(a.verb + ":" + a.subresource + ":" + a.name);
-  EXPECT_THAT(got, ::testing::ElementsAre("get::gpu-a", "get::gpu-a", "update:status:gpu-a", "patch:status:gpu-a",
-                                          "list::", "delete::gpu-a"));
+  EXPECT_THAT(got, ::testing::ElementsAre("get::gpu-a", "get::gpu-a", "update:status:gpu-a",
+                                          "patch:status:gpu-a", "list::", "delete::gpu-a"));
   cs->ClearActions();
   EXPECT_TRUE(cs->Actions().empty());
 }

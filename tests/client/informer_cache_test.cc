@@ -18,8 +18,8 @@ namespace v1 = ::nvidia::nvsentinel::v1alpha1;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-deviceapi::GpuPtr Gpu(const std::string& name, const std::string& ns, const std::map<std::string, std::string>& labels,
-                      const std::string& rv = "1") {
+deviceapi::GpuPtr Gpu(const std::string& name, const std::string& ns,
+                      const std::map<std::string, std::string>& labels, const std::string& rv = "1") {
   v1::Gpu g = deviceapi::testing::MakeGpu(name, labels, ns);
   g.mutable_metadata()->set_resource_version(rv);
   return std::make_shared<const v1::Gpu>(std::move(g));

@@ -114,7 +114,9 @@ class GatedGpus final : public deviceapi::GpuInterface {
       : GpuInterface(inner->ns()), inner_(std::move(inner)), gate_(std::move(gate)) {}
 
  protected:
-  absl::StatusOr<v1::Gpu> DoGet(std::string_view n, const deviceapi::GetOptions& o) override { return inner_->Get(n, o); }
+  absl::StatusOr<v1::Gpu> DoGet(std::string_view n, const deviceapi::GetOptions& o) override {
+    return inner_->Get(n, o);
+  }
   absl::StatusOr<v1::GpuList> DoList(const deviceapi::ListOptions& o) override {
     if (gate_->down()) return absl::UnavailableError("test: disconnected");
     auto r = inner_->List(o);
@@ -140,10 +142,13 @@ class GatedGpus final : public deviceapi::GpuInterface {
     return inner_->UpdateStatus(g, o);
   }
   absl::StatusOr<v1::Gpu> DoPatch(std::string_view n, std::string_view t, std::string_view d,
-                                  const deviceapi::PatchOptions& o, const std::vector<std::string>& s) override {
+                                  const deviceapi::PatchOptions& o,
+                                  const std::vector<std::string>& s) override {
     return inner_->Patch(n, t, d, o, s);
   }
-  absl::Status DoDelete(std::string_view n, const deviceapi::DeleteOptions& o) override { return inner_->Delete(n, o); }
+  absl::Status DoDelete(std::string_view n, const deviceapi::DeleteOptions& o) override {
+    return inner_->Delete(n, o);
+  }
 
  private:
   deviceapi::GpuInterfacePtr inner_;
@@ -192,7 +197,8 @@ class Recorder {
         Violation("delete of an unknown object " + key);
       } else {
         if (!unknown && !(Rv(o) > Rv(it->second))) Violation("delete of " + key + " with an old rv");
-        if (unknown && o.metadata().resource_version() != it->second) Violation("unknown-state delete not last known");
+        if (unknown && o.metadata().resource_version() != it->second)
+          Violation("unknown-state delete not last known");
         state_.erase(it);
       }
       seen_.push_back({"delete", key, o.metadata().resource_version(), unknown});
@@ -255,11 +261,12 @@ class InformerTest : public ::testing::TestWithParam<std::string> {
       o.start_resource_version = 1000;
       fake_ = std::make_unique<deviceapi::fake::Clientset>(std::vector<v1::Gpu>{}, o);
     } else {
-      server_ = deviceapi::testing::TestServer::Start("memory://", [&](deviceapi::apiserver::ServerOptions& o) {
-        o.watch_history_size = static_cast<int64_t>(k.history);
-        o.watch_queue_size = static_cast<int64_t>(k.queue);
-        o.watch_bookmark_interval = absl::Milliseconds(200);
-      });
+      server_ =
+          deviceapi::testing::TestServer::Start("memory://", [&](deviceapi::apiserver::ServerOptions& o) {
+            o.watch_history_size = static_cast<int64_t>(k.history);
+            o.watch_queue_size = static_cast<int64_t>(k.queue);
+            o.watch_bookmark_interval = absl::Milliseconds(200);
+          });
       deviceapi::Config c;
       c.target = server_->target();
       c.timeout = absl::Seconds(10);
@@ -284,7 +291,8 @@ class InformerTest : public ::testing::TestWithParam<std::string> {
   }
 
   deviceapi::GpuInformer& NewInformer(deviceapi::InformerOptions o = FastOptions()) {
-    informer_ = std::make_unique<deviceapi::GpuInformer>(std::make_unique<GatedGpus>(Gpus(), gate_), std::move(o));
+    informer_ =
+        std::make_unique<deviceapi::GpuInformer>(std::make_unique<GatedGpus>(Gpus(), gate_), std::move(o));
     return *informer_;
   }
 
@@ -313,13 +321,15 @@ class InformerTest : public ::testing::TestWithParam<std::string> {
   }
   std::map<std::string, std::string> CacheState() {
     std::map<std::string, std::string> out;
-    for (const auto& g : informer_->GetIndexer()->List()) out[deviceapi::ObjectKey(*g)] = g->metadata().resource_version();
+    for (const auto& g : informer_->GetIndexer()->List())
+      out[deviceapi::ObjectKey(*g)] = g->metadata().resource_version();
     return out;
   }
   // The cache and the recorder both equal the server.
   bool Converged(Recorder& rec) {
     auto want = ServerState();
-    return CacheState() == want && informer_->WaitForDelivery(absl::Now() + absl::Seconds(1)) && rec.state() == want;
+    return CacheState() == want && informer_->WaitForDelivery(absl::Now() + absl::Seconds(1)) &&
+           rec.state() == want;
   }
 
   std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
@@ -333,7 +343,8 @@ CLIENT_BACKEND_SUITE(InformerTest);
 // The first (paged) list arrives as initial OnAdds, then watch events as OnAdd / OnUpdate (old and
 // new) / OnDelete; the lister and indexes reflect every change.
 TEST_P(InformerTest, ListThenWatch) {
-  for (int i = 0; i < 5; ++i) MustCreate("gpu-" + std::to_string(i), i % 2 ? "ns-b" : "", {{"i", std::to_string(i)}});
+  for (int i = 0; i < 5; ++i)
+    MustCreate("gpu-" + std::to_string(i), i % 2 ? "ns-b" : "", {{"i", std::to_string(i)}});
   auto& inf = NewInformer();
   Recorder rec;
   auto reg = inf.AddEventHandler(rec.Funcs());
@@ -445,17 +456,20 @@ TEST_P(InformerTest, DeletionsWhileDisconnectedAreReported) {
   EXPECT_GE(inf.Stats().relists, 1u);
   std::vector<std::string> after;
   for (const auto& s : rec.seen()) {
-    if (!s.flag || s.type != "add") after.push_back(absl::StrCat(s.type, " ", s.key, s.flag ? " unknown" : ""));
+    if (!s.flag || s.type != "add")
+      after.push_back(absl::StrCat(s.type, " ", s.key, s.flag ? " unknown" : ""));
   }
-  EXPECT_THAT(after, UnorderedElementsAre("delete default/gpu-gone unknown", "delete default/gpu-recreated unknown",
-                                          "add default/gpu-recreated", "update default/gpu-changed"));
+  EXPECT_THAT(after,
+              UnorderedElementsAre("delete default/gpu-gone unknown", "delete default/gpu-recreated unknown",
+                                   "add default/gpu-recreated", "update default/gpu-changed"));
   auto seen = rec.seen();
   for (const auto& s : seen) {
     if (s.type == "delete" && s.key == "default/gpu-gone") {
       EXPECT_EQ(s.rv, gone.metadata().resource_version());
     }
   }
-  EXPECT_EQ(inf.GetIndexer()->GetByKey("default/gpu-recreated")->metadata().uid(), recreated2.metadata().uid());
+  EXPECT_EQ(inf.GetIndexer()->GetByKey("default/gpu-recreated")->metadata().uid(),
+            recreated2.metadata().uid());
   (void)keep;
   (void)recreated;
 }
@@ -584,8 +598,9 @@ TEST_P(InformerTest, RandomizedConvergesUnderChaos) {
     } else if (op < 7) {
       v1::Gpu g = it->second;
       g.mutable_metadata()->clear_resource_version();
-      deviceapi::SetCondition(g.mutable_status(),
-                              deviceapi::MakeCondition("Step" + std::to_string(step % 3), step % 2 ? "True" : "False", "Test"));
+      deviceapi::SetCondition(
+          g.mutable_status(),
+          deviceapi::MakeCondition("Step" + std::to_string(step % 3), step % 2 ? "True" : "False", "Test"));
       auto r = Gpus(ns)->UpdateStatus(g);
       ASSERT_TRUE(r.ok()) << r.status();
       it->second = *r;
@@ -600,8 +615,8 @@ TEST_P(InformerTest, RandomizedConvergesUnderChaos) {
   auto stats = inf.Stats();
   std::cout << "took " << absl::Now() - start << "; lists " << stats.lists << ", relists " << stats.relists
             << ", watch restarts " << stats.watch_restarts << ", events " << stats.events << ", stale events "
-            << stats.stale_events << ", expected unknown-state deletes >= " << expected_unknown_deletes << ", got "
-            << rec.Count("delete", true) << std::endl;
+            << stats.stale_events << ", expected unknown-state deletes >= " << expected_unknown_deletes
+            << ", got " << rec.Count("delete", true) << std::endl;
   EXPECT_THAT(rec.violations(), ::testing::IsEmpty()) << "seed " << seed;
   EXPECT_GE(stats.relists, 1u);
   EXPECT_GE(stats.watch_restarts, 1u);
@@ -637,16 +652,17 @@ TEST_P(InformerTest, ServerRestartRelistsAndConverges) {
 // informer's watch resumes from its last RV (no relist, nothing reported
 // deleted) and sees the writes made after the restart.
 TEST(InformerDurable, SqliteRestartResumesWithoutRelist) {
-  auto server = deviceapi::testing::TestServer::Start("sqlite://", [](deviceapi::apiserver::ServerOptions& o) {
-    o.watch_bookmark_interval = absl::Milliseconds(200);
-  });
+  auto server = deviceapi::testing::TestServer::Start(
+      "sqlite://",
+      [](deviceapi::apiserver::ServerOptions& o) { o.watch_bookmark_interval = absl::Milliseconds(200); });
   deviceapi::Config c;
   c.target = server->target();
   c.timeout = absl::Seconds(10);
   auto cs = deviceapi::Clientset::NewForConfig(c);
   ASSERT_TRUE(cs.ok()) << cs.status();
   auto gpus = [&] { return (*cs)->DeviceV1alpha1().Gpus("default"); };
-  for (const char* n : {"gpu-a", "gpu-b"}) ASSERT_TRUE(gpus()->Create(deviceapi::testing::MakeGpu(n, {}, "default")).ok());
+  for (const char* n : {"gpu-a", "gpu-b"})
+    ASSERT_TRUE(gpus()->Create(deviceapi::testing::MakeGpu(n, {}, "default")).ok());
   deviceapi::InformerOptions o;
   o.reflector.initial_backoff = absl::Milliseconds(5);
   o.reflector.max_backoff = absl::Milliseconds(100);
@@ -662,7 +678,8 @@ TEST(InformerDurable, SqliteRestartResumesWithoutRelist) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_TRUE(WaitFor([&] { return inf.GetIndexer()->List().size() == 3; }, kWait)) << inf.Stats().last_error;
   ASSERT_TRUE(WaitFor([&] { return rec.Count("add", false) + rec.Count("add", true) == 3; }, kWait));
-  EXPECT_EQ(rec.Count("add", false), 1) << "lists " << inf.Stats().lists << " relists " << inf.Stats().relists;
+  EXPECT_EQ(rec.Count("add", false), 1)
+      << "lists " << inf.Stats().lists << " relists " << inf.Stats().relists;
   EXPECT_EQ(rec.Count("delete", true) + rec.Count("delete", false), 0);
   EXPECT_EQ(inf.Stats().lists, 1u);
   EXPECT_EQ(inf.Stats().relists, 0u);

@@ -26,7 +26,8 @@ TEST_P(RetryTest, ConcurrentWritersEachLandOnce) {
   auto watch = gpus_->Watch(wo);
   ASSERT_TRUE(watch.ok());
 
-  deviceapi::Backoff backoff{.steps = 10000, .duration = absl::Microseconds(100), .factor = 1.0, .jitter = 1.0};
+  deviceapi::Backoff backoff{
+      .steps = 10000, .duration = absl::Microseconds(100), .factor = 1.0, .jitter = 1.0};
   absl::Mutex mu;
   std::vector<uint64_t> landed;  // RVs of the successful updates
   std::vector<std::thread> writers;

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "client/backend.h"
-#include "deviceapi/errors.h"
 #include "deviceapi/conditions.h"
+#include "deviceapi/errors.h"
 
 namespace client_test {
 namespace {
@@ -97,8 +97,9 @@ TEST_P(TypedTest, Patch) {
   auto p1 = gpus_->Patch("gpu-a", deviceapi::kMergePatchType, R"({"metadata":{"labels":{"x":"y"}}})");
   ASSERT_TRUE(p1.ok()) << p1.status();
   EXPECT_EQ(p1->metadata().labels().at("x"), "y");
-  auto p2 = gpus_->Patch("gpu-a", deviceapi::kJsonPatchType,
-                         R"([{"op":"add","path":"/status/recommendedAction","value":"RESET"}])", {}, {"status"});
+  auto p2 =
+      gpus_->Patch("gpu-a", deviceapi::kJsonPatchType,
+                   R"([{"op":"add","path":"/status/recommendedAction","value":"RESET"}])", {}, {"status"});
   ASSERT_TRUE(p2.ok()) << p2.status();
   EXPECT_EQ(p2->status().recommended_action(), "RESET");
   auto bad = gpus_->Patch("gpu-a", "application/strategic-merge-patch+json", "{}");

@@ -18,9 +18,9 @@ class BadInput : public Conformance {
 
 // Malformed names and path traversal are INVALID_ARGUMENT on every verb.
 TEST_P(BadInput, MalformedNames) {
-  for (const std::string& name : std::vector<std::string>
-       {"", "a/b", "..", "../etc/passwd", "has space", "UPPER", "gpu_under", std::string(254, 'a'), "-lead",
-        "GPU-xyz", "gpu-\xc3\xa9", std::string("nul\0byte", 8)}) {
+  for (const std::string& name : std::vector<std::string>{
+           "", "a/b", "..", "../etc/passwd", "has space", "UPPER", "gpu_under", std::string(254, 'a'),
+           "-lead", "GPU-xyz", "gpu-\xc3\xa9", std::string("nul\0byte", 8)}) {
     SCOPED_TRACE(name);
     auto s = CreateGpu(stub(), MakeGpu(name));
     EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
@@ -73,14 +73,16 @@ TEST_P(BadInput, TenThousandLabels) {
 
 // Invalid label keys and values, bad conditions and too many conditions are rejected.
 TEST_P(BadInput, InvalidObjectContents) {
-  EXPECT_EQ(CreateGpu(stub(), MakeGpu("gpu-l1", {{"bad key", "v"}})).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CreateGpu(stub(), MakeGpu("gpu-l1", {{"bad key", "v"}})).error_code(),
+            StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(CreateGpu(stub(), MakeGpu("gpu-l2", {{"k", std::string(64, 'v')}})).error_code(),
             StatusCode::INVALID_ARGUMENT);
   v1::Gpu c = MakeGpu("gpu-c1");
   *c.mutable_status()->add_conditions() = MakeCondition("Ready", "Maybe");
   EXPECT_EQ(CreateGpu(stub(), c).error_code(), StatusCode::INVALID_ARGUMENT);
   v1::Gpu many = MakeGpu("gpu-c2");
-  for (int i = 0; i < 65; ++i) *many.mutable_status()->add_conditions() = MakeCondition("T" + std::to_string(i), "True");
+  for (int i = 0; i < 65; ++i)
+    *many.mutable_status()->add_conditions() = MakeCondition("T" + std::to_string(i), "True");
   auto s = CreateGpu(stub(), many);
   EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("64"));

@@ -14,7 +14,8 @@ TEST_P(Crud, CreateSetsDefaults) {
   v1::Gpu g = MustCreate("gpu-a1");
   EXPECT_EQ(g.metadata().namespace_(), "default");
   EXPECT_EQ(g.metadata().generation(), 1);
-  EXPECT_THAT(g.metadata().uid(), ::testing::MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+  EXPECT_THAT(g.metadata().uid(),
+              ::testing::MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
   EXPECT_GT(g.metadata().creation_timestamp().seconds(), 1600000000);
   EXPECT_GT(Rv(g), 0u);
   v1::Gpu got = MustGet("gpu-a1");
@@ -214,7 +215,8 @@ TEST_P(Crud, TransitionTimeMovesOnlyOnChange) {
 TEST_P(Crud, DeletePreconditions) {
   v1::Gpu g = MustCreate("gpu-del");
   EXPECT_EQ(DeleteGpu(stub(), "gpu-del", "", std::string("wrong-uid")).error_code(), StatusCode::ABORTED);
-  EXPECT_EQ(DeleteGpu(stub(), "gpu-del", "", std::nullopt, std::string("1")).error_code(), StatusCode::ABORTED);
+  EXPECT_EQ(DeleteGpu(stub(), "gpu-del", "", std::nullopt, std::string("1")).error_code(),
+            StatusCode::ABORTED);
   EXPECT_TRUE(DeleteGpu(stub(), "gpu-del", "", g.metadata().uid(), g.metadata().resource_version()).ok());
   EXPECT_EQ(GetGpu(stub(), "gpu-del").error_code(), StatusCode::NOT_FOUND);
   EXPECT_EQ(DeleteGpu(stub(), "gpu-del").error_code(), StatusCode::NOT_FOUND);

@@ -1,6 +1,7 @@
 // The conformance suite's fixture: every case runs against each datastore
 // endpoint from ConformanceEndpoints() over real gRPC on a temp Unix socket.
-#pragma once
+#ifndef DEVICEAPI_TESTS_CONFORMANCE_FIXTURE_H_
+#define DEVICEAPI_TESTS_CONFORMANCE_FIXTURE_H_
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -51,3 +52,5 @@ inline std::string EndpointName(const ::testing::TestParamInfo<std::string>& inf
   INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::ValuesIn(ConformanceEndpoints()), EndpointName)
 
 }  // namespace deviceapi::testing
+
+#endif  // DEVICEAPI_TESTS_CONFORMANCE_FIXTURE_H_

@@ -66,7 +66,8 @@ TEST_P(Heartbeat, StaleConditionsTurnUnknown) {
   EXPECT_EQ(Find(g, "NoHeartbeat")->status(), "True");
   // Watchers saw the server's own write as a MODIFIED event.
   bool saw_unknown = false;
-  for (auto ev = w.NextEvent(absl::Seconds(5)); ev && !saw_unknown; ev = w.NextEvent(absl::Milliseconds(200))) {
+  for (auto ev = w.NextEvent(absl::Seconds(5)); ev && !saw_unknown;
+       ev = w.NextEvent(absl::Milliseconds(200))) {
     saw_unknown = Find(ev->object(), "DeadProvider")->status() == "Unknown";
   }
   EXPECT_TRUE(saw_unknown);

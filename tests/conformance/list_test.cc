@@ -162,7 +162,8 @@ TEST_P(List, ContinueTokens) {
 
 // A filtered paged list never ends early with an empty page.
 TEST_P(List, SparseFilterPaging) {
-  for (int i = 0; i < 12; ++i) MustCreate("gpu-" + std::to_string(10 + i), {{"rare", i % 5 == 0 ? "yes" : "no"}});
+  for (int i = 0; i < 12; ++i)
+    MustCreate("gpu-" + std::to_string(10 + i), {{"rare", i % 5 == 0 ? "yes" : "no"}});
   v1::ListOptions o;
   o.set_limit(1);
   o.set_label_selector("rare=yes");

@@ -13,8 +13,9 @@ class Patch : public Conformance {};
 TEST_P(Patch, MergePatch) {
   MustCreate("gpu-p1", {{"a", "1"}, {"b", "2"}});
   v1::Gpu out;
-  auto s = PatchGpu(stub(), "gpu-p1", "application/merge-patch+json",
-                    R"({"metadata":{"labels":{"a":null,"c":"3"}},"spec":{"productName":"H100"}})", false, &out);
+  auto s =
+      PatchGpu(stub(), "gpu-p1", "application/merge-patch+json",
+               R"({"metadata":{"labels":{"a":null,"c":"3"}},"spec":{"productName":"H100"}})", false, &out);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(out.metadata().labels().count("a"), 0u);
   EXPECT_EQ(out.metadata().labels().at("c"), "3");
@@ -26,9 +27,10 @@ TEST_P(Patch, MergePatch) {
 TEST_P(Patch, JsonPatch) {
   MustCreate("gpu-p2");
   v1::Gpu out;
-  auto s = PatchGpu(stub(), "gpu-p2", "json",
-                    R"([{"op":"test","path":"/spec/uuid","value":"GPU-gpu-p2"},{"op":"replace","path":"/spec/serial","value":"123"}])",
-                    false, &out);
+  auto s = PatchGpu(
+      stub(), "gpu-p2", "json",
+      R"([{"op":"test","path":"/spec/uuid","value":"GPU-gpu-p2"},{"op":"replace","path":"/spec/serial","value":"123"}])",
+      false, &out);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(out.spec().serial(), "123");
   s = PatchGpu(stub(), "gpu-p2", "json", R"([{"op":"test","path":"/spec/uuid","value":"nope"}])");
@@ -40,9 +42,10 @@ TEST_P(Patch, JsonPatch) {
 TEST_P(Patch, StatusSubresource) {
   MustCreate("gpu-p3");
   v1::Gpu out;
-  auto s = PatchGpu(stub(), "gpu-p3", "merge",
-                    R"({"status":{"conditions":[{"type":"Ready","status":"True","reason":"Ok"}]},"spec":{"serial":"x"}})",
-                    true, &out);
+  auto s = PatchGpu(
+      stub(), "gpu-p3", "merge",
+      R"({"status":{"conditions":[{"type":"Ready","status":"True","reason":"Ok"}]},"spec":{"serial":"x"}})",
+      true, &out);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(out.status().conditions_size(), 1);
   EXPECT_GT(out.status().conditions(0).last_transition_time().seconds(), 0);
@@ -55,17 +58,20 @@ TEST_P(Patch, StatusSubresource) {
 // A resourceVersion inside the patch is a precondition.
 TEST_P(Patch, ResourceVersionPrecondition) {
   v1::Gpu g = MustCreate("gpu-p4");
-  auto s = PatchGpu(stub(), "gpu-p4", "merge", R"({"metadata":{"resourceVersion":"1"},"spec":{"serial":"a"}})");
+  auto s =
+      PatchGpu(stub(), "gpu-p4", "merge", R"({"metadata":{"resourceVersion":"1"},"spec":{"serial":"a"}})");
   EXPECT_EQ(s.error_code(), StatusCode::ABORTED);
   s = PatchGpu(stub(), "gpu-p4", "merge",
-               R"({"metadata":{"resourceVersion":")" + g.metadata().resource_version() + R"("},"spec":{"serial":"a"}})");
+               R"({"metadata":{"resourceVersion":")" + g.metadata().resource_version() +
+                   R"("},"spec":{"serial":"a"}})");
   EXPECT_TRUE(s.ok()) << s.error_message();
 }
 
 // Unsupported patch types are INVALID_ARGUMENT "unsupported media type: ...".
 TEST_P(Patch, UnsupportedType) {
   MustCreate("gpu-p5");
-  for (const char* t : {"application/strategic-merge-patch+json", "application/apply-patch+yaml", "", "xml"}) {
+  for (const char* t :
+       {"application/strategic-merge-patch+json", "application/apply-patch+yaml", "", "xml"}) {
     auto s = PatchGpu(stub(), "gpu-p5", t, "{}");
     EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << t;
     EXPECT_THAT(s.error_message(), ::testing::StartsWith("unsupported media type:")) << t;

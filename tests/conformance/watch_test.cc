@@ -89,9 +89,10 @@ TEST_P(Watch, ListThenWatchMissesNothingUnderConcurrentWrites) {
     while (!stop) {
       v1::Gpu out;
       const std::string name = "gpu-w" + std::to_string(i % 20);
-      grpc::Status s = (i < 20) ? CreateGpu(*writer_stub, MakeGpu(name), &out)
-                                : PatchGpu(*writer_stub, name, "merge",
-                                           R"({"spec":{"serial":")" + std::to_string(i) + R"("}})", false, &out);
+      grpc::Status s = (i < 20)
+                           ? CreateGpu(*writer_stub, MakeGpu(name), &out)
+                           : PatchGpu(*writer_stub, name, "merge",
+                                      R"({"spec":{"serial":")" + std::to_string(i) + R"("}})", false, &out);
       if (s.ok()) {
         absl::MutexLock l(&acked_mu);
         acked.push_back(Rv(out));
@@ -212,7 +213,8 @@ TEST_P(Watch, Bookmarks) {
   uint64_t last = Rv(g);
   int bookmarks = 0;
   for (int i = 0; bookmarks < 4; ++i) {
-    if (i % 3 == 0) PatchGpu(stub(), "gpu-b", "merge", R"({"spec":{"serial":")" + std::to_string(i) + R"("}})");
+    if (i % 3 == 0)
+      PatchGpu(stub(), "gpu-b", "merge", R"({"spec":{"serial":")" + std::to_string(i) + R"("}})");
     auto ev = w.Next(absl::Seconds(20));
     ASSERT_TRUE(ev);
     const uint64_t rv = Rv(ev->object());

@@ -1,6 +1,6 @@
 // A fake libnvidia-ml.so.1 with the real ABI (the NVML subset in src/nvml/nvml_abi.h), described
-// by a JSON file named in FAKE_NVML_CONFIG (format: docs/nvml-provider.md, "Fake NVML"). The provider loads it
-// through its normal --driver-root search, so tests exercise the real loading path (STYLE.md #9).
+// by a JSON file named in FAKE_NVML_CONFIG (format: docs/nvml-provider.md, "Fake NVML"). The provider loads
+// it through its normal --driver-root search, so tests exercise the real loading path (STYLE.md #9).
 //
 // The config is re-read whenever the file changes (inode, size or mtime), checked at nvmlInit_v2,
 // nvmlDeviceGetCount_v2 and nvmlEventSetCreate; tests replace it atomically (write + rename).
@@ -71,7 +71,7 @@ struct State {
   std::string events_path;
   int init_error = 0;
   std::map<std::string, std::unique_ptr<FakeDevice>> devices;  // by UUID, freed with the state
-  std::vector<FakeDevice*> present;                             // config order
+  std::vector<FakeDevice*> present;                            // config order
   int init_count = 0;
 };
 
@@ -256,7 +256,8 @@ bool ReadMoreLocked(EventSet* set) {
   char buf[4096];
   bool any = false;
   while (true) {
-    ssize_t n = set->fifo ? ::read(set->fd, buf, sizeof(buf)) : ::pread(set->fd, buf, sizeof(buf), set->offset);
+    ssize_t n =
+        set->fifo ? ::read(set->fd, buf, sizeof(buf)) : ::pread(set->fd, buf, sizeof(buf), set->offset);
     if (n <= 0) break;
     if (!set->fifo) set->offset += n;
     set->buffer.append(buf, static_cast<size_t>(n));
@@ -293,18 +294,30 @@ FAKE_EXPORT nvmlReturn_t nvmlShutdown(void) {
 
 FAKE_EXPORT const char* nvmlErrorString(nvmlReturn_t result) {
   switch (result) {
-    case NVML_SUCCESS: return "Success";
-    case NVML_ERROR_UNINITIALIZED: return "Uninitialized";
-    case NVML_ERROR_INVALID_ARGUMENT: return "Invalid Argument";
-    case NVML_ERROR_NOT_SUPPORTED: return "Not Supported";
-    case NVML_ERROR_NO_PERMISSION: return "Insufficient Permissions";
-    case NVML_ERROR_NOT_FOUND: return "Not Found";
-    case NVML_ERROR_INSUFFICIENT_SIZE: return "Insufficient Size";
-    case NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded";
-    case NVML_ERROR_TIMEOUT: return "Timeout";
-    case NVML_ERROR_GPU_IS_LOST: return "GPU is lost";
-    case NVML_ERROR_RESET_REQUIRED: return "GPU requires reset";
-    default: return "Unknown Error";
+    case NVML_SUCCESS:
+      return "Success";
+    case NVML_ERROR_UNINITIALIZED:
+      return "Uninitialized";
+    case NVML_ERROR_INVALID_ARGUMENT:
+      return "Invalid Argument";
+    case NVML_ERROR_NOT_SUPPORTED:
+      return "Not Supported";
+    case NVML_ERROR_NO_PERMISSION:
+      return "Insufficient Permissions";
+    case NVML_ERROR_NOT_FOUND:
+      return "Not Found";
+    case NVML_ERROR_INSUFFICIENT_SIZE:
+      return "Insufficient Size";
+    case NVML_ERROR_DRIVER_NOT_LOADED:
+      return "Driver Not Loaded";
+    case NVML_ERROR_TIMEOUT:
+      return "Timeout";
+    case NVML_ERROR_GPU_IS_LOST:
+      return "GPU is lost";
+    case NVML_ERROR_RESET_REQUIRED:
+      return "GPU requires reset";
+    default:
+      return "Unknown Error";
   }
 }
 
@@ -334,10 +347,10 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlD
   return NVML_SUCCESS;
 }
 
-#define FAKE_DEVICE_CALL(identity)                         \
-  State& s = S();                                          \
-  std::lock_guard<std::mutex> lock(s.mu);                  \
-  FakeDevice* d = nullptr;                                 \
+#define FAKE_DEVICE_CALL(identity)        \
+  State& s = S();                         \
+  std::lock_guard<std::mutex> lock(s.mu); \
+  FakeDevice* d = nullptr;                \
   if (nvmlReturn_t r = Check(device, &d, identity); r != NVML_SUCCESS) return r
 
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned int length) {
@@ -409,7 +422,8 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t device, unsigned i
   return NVML_SUCCESS;
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device, nvmlEnableState_t* pending) {
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device,
+                                                                nvmlEnableState_t* pending) {
   FAKE_DEVICE_CALL(false);
   if (pending == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   *pending = d->cfg.pending_retirement ? NVML_FEATURE_ENABLED : NVML_FEATURE_DISABLED;
@@ -420,7 +434,8 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetRetiredPages(nvmlDevice_t device, nvmlPage
                                                    unsigned int* count, unsigned long long* addresses) {
   FAKE_DEVICE_CALL(false);
   if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-  const unsigned int n = cause == NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS ? d->cfg.retired_pages : 0;
+  const unsigned int n =
+      cause == NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS ? d->cfg.retired_pages : 0;
   if (addresses == nullptr || *count < n) {
     const bool enough = *count >= n;
     *count = n;
@@ -497,7 +512,8 @@ FAKE_EXPORT nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t* set) {
   return NVML_SUCCESS;
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long types, nvmlEventSet_t set) {
+FAKE_EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long types,
+                                                  nvmlEventSet_t set) {
   FakeDevice* d = nullptr;
   {
     State& s = S();
@@ -512,7 +528,8 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned 
   return NVML_SUCCESS;
 }
 
-FAKE_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t* data, unsigned int timeoutms) {
+FAKE_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t* data,
+                                             unsigned int timeoutms) {
   if (set == nullptr || data == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   auto* es = reinterpret_cast<EventSet*>(set);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutms);

@@ -49,10 +49,12 @@ TEST(EtcdBackend, TwoServersShareOnePrefixWithOptimisticConcurrency) {
   stale.mutable_spec()->set_serial("from-b");
   auto s = UpdateGpu(b->stub(), stale);
   EXPECT_EQ(s.error_code(), StatusCode::ABORTED) << s.error_message();
-  EXPECT_EQ(DeleteGpu(b->stub(), "gpu-0", "", std::nullopt, created.metadata().resource_version()).error_code(),
-            StatusCode::ABORTED);
+  EXPECT_EQ(
+      DeleteGpu(b->stub(), "gpu-0", "", std::nullopt, created.metadata().resource_version()).error_code(),
+      StatusCode::ABORTED);
   v1::Gpu got;
-  ASSERT_TRUE(WaitFor([&] { return GetGpu(b->stub(), "gpu-0", &got).ok() && got.spec().serial() == "from-a"; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return GetGpu(b->stub(), "gpu-0", &got).ok() && got.spec().serial() == "from-a"; }));
 
   // Read-modify-write from both servers at once: every increment lands.
   constexpr int kPerServer = 15;
@@ -196,7 +198,8 @@ TEST(EtcdBackend, EtcdOutageAndRecovery) {
   }
   v1::Gpu gone;
   ASSERT_TRUE(DeleteGpu(srv->stub(), "gpu-after-0").ok());
-  ASSERT_TRUE(WaitFor([&] { return GetGpu(srv->stub(), "gpu-after-0").error_code() == StatusCode::NOT_FOUND; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return GetGpu(srv->stub(), "gpu-after-0").error_code() == StatusCode::NOT_FOUND; }));
 
   std::vector<uint64_t> got;
   for (size_t i = 0; i < acked.size(); ++i) {
@@ -211,7 +214,8 @@ TEST(EtcdBackend, EtcdOutageAndRecovery) {
   EXPECT_GT(Rv(del->object()), acked.back());
   EXPECT_TRUE(w.Quiet(absl::Milliseconds(200)));
   // What failed during the outage was not written later.
-  for (const auto& name : failed) EXPECT_EQ(GetGpu(srv->stub(), name).error_code(), StatusCode::NOT_FOUND) << name;
+  for (const auto& name : failed)
+    EXPECT_EQ(GetGpu(srv->stub(), name).error_code(), StatusCode::NOT_FOUND) << name;
 }
 
 // Bad etcd endpoints stop start-up with a message naming what is wrong.

@@ -180,7 +180,8 @@ TEST_F(GrpcurlTest, HealthCheckOnProbePort) {
                     {"-import-path", ITEST_PROTO_DIR, "-proto", "grpc/health/v1/health.proto"});
     ASSERT_EQ(r.exit.exit_code, 0) << r.Describe();
     const auto j = nlohmann::json::parse(r.out, nullptr, false);
-    EXPECT_TRUE(j.is_object() && j.value("status", "") == "SERVING") << "service \"" << service << "\": " << r.out;
+    EXPECT_TRUE(j.is_object() && j.value("status", "") == "SERVING")
+        << "service \"" << service << "\": " << r.out;
   }
 }
 

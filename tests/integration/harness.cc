@@ -119,7 +119,8 @@ std::string ReadFile(const std::string& path) {
 
 std::string ExitInfo::ToString() const {
   if (!exited) return "still running";
-  if (term_signal != 0) return absl::StrCat("killed by signal ", term_signal, " (", strsignal(term_signal), ")");
+  if (term_signal != 0)
+    return absl::StrCat("killed by signal ", term_signal, " (", strsignal(term_signal), ")");
   return absl::StrCat("exit code ", exit_code);
 }
 
@@ -144,8 +145,8 @@ std::unique_ptr<ChildProcess> ChildProcess::Spawn(const Spec& spec) {
   if (spec.stderr_path.empty() || spec.stderr_path == spec.stdout_path) {
     posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
   } else {
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, spec.stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
   }
 
   // The child starts with no blocked signals and default dispositions, whatever gRPC's threads
@@ -206,8 +207,9 @@ void ChildProcess::Signal(int sig) {
   if (!exit_) ::kill(pid_, sig);
 }
 
-CommandResult RunCommand(const TempDir& dir, const std::vector<std::string>& argv, const std::string& stdin_data,
-                         absl::Duration timeout, const std::map<std::string, std::string>& env) {
+CommandResult RunCommand(const TempDir& dir, const std::vector<std::string>& argv,
+                         const std::string& stdin_data, absl::Duration timeout,
+                         const std::map<std::string, std::string>& env) {
   const std::string base = dir.File(absl::StrCat("cmd-", NextId()));
   ChildProcess::Spec spec;
   spec.argv = argv;
@@ -245,7 +247,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
 std::string HealthResult::ToString() const {
   if (!rpc.ok()) return absl::StrCat("rpc failed: code ", rpc.error_code(), " \"", rpc.error_message(), "\"");
   return absl::StrCat("status ", serving_status,
-                      serving_status == 1 ? " (SERVING)" : serving_status == 2 ? " (NOT_SERVING)" : "");
+                      serving_status == 1   ? " (SERVING)"
+                      : serving_status == 2 ? " (NOT_SERVING)"
+                                            : "");
 }
 
 HealthResult CheckHealth(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
@@ -349,8 +353,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Spawn(const TempDir& dir, const Co
   s->health_port_ = health_port;
   s->metrics_port_ = metrics_port;
   ChildProcess::Spec spec;
-  spec.argv = {DEVICE_API_SERVER_BIN,
-               "--bind-address=unix://" + s->socket_path_,
+  spec.argv = {DEVICE_API_SERVER_BIN, "--bind-address=unix://" + s->socket_path_,
                absl::StrCat("--health-probe-bind-address=127.0.0.1:", health_port),
                absl::StrCat("--metrics-bind-address=127.0.0.1:", metrics_port)};
   for (const auto& a : config.extra_args) spec.argv.push_back(a);

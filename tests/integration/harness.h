@@ -4,7 +4,8 @@
 //
 // Nothing here sleeps to synchronize: every wait polls a condition until a generous deadline,
 // because the tests run in parallel on a busy 2-core machine.
-#pragma once
+#ifndef DEVICEAPI_TESTS_INTEGRATION_HARNESS_H_
+#define DEVICEAPI_TESTS_INTEGRATION_HARNESS_H_
 
 #include <sys/types.h>
 
@@ -49,9 +50,9 @@ std::string ReadFile(const std::string& path);
 
 // Exit state of a child process.
 struct ExitInfo {
-  bool exited = false;    // false: still running when the deadline passed
-  int exit_code = -1;     // valid when exited normally
-  int term_signal = 0;    // non-zero when killed by a signal
+  bool exited = false;  // false: still running when the deadline passed
+  int exit_code = -1;   // valid when exited normally
+  int term_signal = 0;  // non-zero when killed by a signal
   std::string ToString() const;
 };
 
@@ -88,15 +89,15 @@ class ChildProcess {
 // Output of a command run to completion.
 struct CommandResult {
   ExitInfo exit;
-  std::string out;  // stdout
-  std::string err;  // stderr
+  std::string out;               // stdout
+  std::string err;               // stderr
   std::string Describe() const;  // for failure messages
 };
 
 // Runs `argv` with stdin from `stdin_data` (written to a file in `dir`), stdout and stderr captured
 // in files under `dir`. Kills the command if it runs past `timeout`.
-CommandResult RunCommand(const TempDir& dir, const std::vector<std::string>& argv, const std::string& stdin_data = "",
-                         absl::Duration timeout = absl::Seconds(60),
+CommandResult RunCommand(const TempDir& dir, const std::vector<std::string>& argv,
+                         const std::string& stdin_data = "", absl::Duration timeout = absl::Seconds(60),
                          const std::map<std::string, std::string>& env = {});
 
 // A gRPC channel that fails fast and reconnects quickly (100 ms backoff), with a subchannel pool
@@ -117,7 +118,7 @@ HealthResult CheckHealth(const std::shared_ptr<grpc::Channel>& channel, const st
 
 // A raw HTTP/1.0 response.
 struct HttpResponse {
-  int status = 0;  // 0: no response (error holds why)
+  int status = 0;                              // 0: no response (error holds why)
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;
   std::string error;
@@ -177,3 +178,5 @@ bool PollUntil(F condition, absl::Duration deadline, absl::Duration interval = a
 }
 
 }  // namespace deviceapi::itest
+
+#endif  // DEVICEAPI_TESTS_INTEGRATION_HARNESS_H_

@@ -61,7 +61,8 @@ std::optional<double> SampleValue(const std::string& exposition, const std::stri
 bool HasFamily(const std::string& exposition, const std::string& name) {
   for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
     if (line.empty() || line[0] == '#') continue;
-    if (absl::StartsWith(line, name) && line.size() > name.size() && (line[name.size()] == ' ' || line[name.size()] == '{'))
+    if (absl::StartsWith(line, name) && line.size() > name.size() &&
+        (line[name.size()] == ' ' || line[name.size()] == '{'))
       return true;
   }
   return false;
@@ -271,7 +272,8 @@ TEST(ServerProcessTest, GracefulShutdownOnSigterm) {
   auto watch = watch_stub->WatchGpus(&watch_ctx, v1::WatchGpusRequest());
   {
     v1::WatchGpusResponse first;
-    ASSERT_TRUE(watch->Read(&first)) << "watch ended before its initial event: " << watch->Finish().error_message();
+    ASSERT_TRUE(watch->Read(&first)) << "watch ended before its initial event: "
+                                     << watch->Finish().error_message();
     EXPECT_EQ(first.type(), "ADDED");
     EXPECT_EQ(first.object().metadata().name(), "gpu-0a1b2c3d");
   }
@@ -335,7 +337,8 @@ TEST(ServerProcessTest, GracefulShutdownOnSigterm) {
   const HealthResult before = CheckHealth(health, "", absl::Seconds(10));
   if (!calls_flowing || !before.serving()) {
     join_all();
-    FAIL() << "not serving before SIGTERM: calls flowing=" << calls_flowing << ", health " << before.ToString();
+    FAIL() << "not serving before SIGTERM: calls flowing=" << calls_flowing << ", health "
+           << before.ToString();
   }
 
   stub.reset();  // closes the idle setup connection, see the watch thread
@@ -378,7 +381,8 @@ TEST(ServerProcessTest, GracefulShutdownOnSigterm) {
                                << first_not_serving;
   EXPECT_LT(first_not_serving_after, absl::Seconds(5)) << "health still SERVING long after SIGTERM";
   if (saw_not_serving) {
-    EXPECT_TRUE(gpu_service_health.not_serving() || gpu_service_health.rpc.error_code() == grpc::StatusCode::UNAVAILABLE)
+    EXPECT_TRUE(gpu_service_health.not_serving() ||
+                gpu_service_health.rpc.error_code() == grpc::StatusCode::UNAVAILABLE)
         << "GpuService health during shutdown: " << gpu_service_health.ToString();
     EXPECT_TRUE(readyz.status == 503 || readyz.status == 500 || readyz.status == 0)
         << "/readyz during shutdown: " << readyz.status << " " << readyz.body;
@@ -394,7 +398,8 @@ TEST(ServerProcessTest, GracefulShutdownOnSigterm) {
 
   EXPECT_TRUE(watch_done.load());
   EXPECT_EQ(watch_status.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << "watch ended with code " << watch_status.error_code() << " \"" << watch_status.error_message() << "\"";
+      << "watch ended with code " << watch_status.error_code() << " \"" << watch_status.error_message()
+      << "\"";
   EXPECT_EQ(watch_extra_events.load(), 0) << "unexpected events on an idle watch";
 
   {
@@ -633,9 +638,7 @@ TEST(ServerFlagsTest, SameHealthAndMetricsPortIsRejected) {
 }
 
 // An unknown flag is a configuration error too.
-TEST(ServerFlagsTest, UnknownFlagIsRejected) {
-  ExpectRejected({"--no-such-flag=1"}, {"no-such-flag"});
-}
+TEST(ServerFlagsTest, UnknownFlagIsRejected) { ExpectRejected({"--no-such-flag=1"}, {"no-such-flag"}); }
 
 // --version prints the build JSON on stdout and exits 0 without starting anything.
 TEST(ServerFlagsTest, VersionPrintsJson) {

@@ -87,7 +87,9 @@ std::string MarkerOf(const v1::Gpu& g) {
   return g.status().conditions_size() > 0 ? g.status().conditions(0).message() : std::string();
 }
 
-uint64_t RvOf(const v1::Gpu& g) { return std::strtoull(g.metadata().resource_version().c_str(), nullptr, 10); }
+uint64_t RvOf(const v1::Gpu& g) {
+  return std::strtoull(g.metadata().resource_version().c_str(), nullptr, 10);
+}
 
 v1::Gpu MakeGpu(const std::string& name, const std::string& marker, uint64_t rv) {
   v1::Gpu g;
@@ -125,14 +127,13 @@ class CrashLoop {
       CheckDatabaseWhileDown();
     }
     const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-    std::printf(
-        "crash loop summary: seed %" PRIu64 ", %d cycles (%d killed during start-up), %zu acknowledged writes "
-        "(%zu deletes), %d in-flight writes found committed, watch from the last acknowledged RV: %d "
-        "OUT_OF_RANGE / %d resumed, restart-to-ready max %.1f ms mean %.1f ms, %.1f s total\n",
-        seed_, cycle_, early_kills_, acks_.size(), acked_deletes_, pending_committed_, watch_out_of_range_,
-        watch_resumed_,
-        absl::ToDoubleMilliseconds(max_ready_), ready_samples_ ? absl::ToDoubleMilliseconds(sum_ready_) / ready_samples_ : 0.0,
-        secs);
+    std::printf("crash loop summary: seed %" PRIu64
+                ", %d cycles (%d killed during start-up), %zu acknowledged writes "
+                "(%zu deletes), %d in-flight writes found committed, watch from the last acknowledged RV: %d "
+                "OUT_OF_RANGE / %d resumed, restart-to-ready max %.1f ms mean %.1f ms, %.1f s total\n",
+                seed_, cycle_, early_kills_, acks_.size(), acked_deletes_, pending_committed_,
+                watch_out_of_range_, watch_resumed_, absl::ToDoubleMilliseconds(max_ready_),
+                ready_samples_ ? absl::ToDoubleMilliseconds(sum_ready_) / ready_samples_ : 0.0, secs);
     std::fflush(stdout);
   }
 
@@ -150,7 +151,8 @@ class CrashLoop {
     if (!s) return nullptr;
     if (!s->WaitServing()) {
       ADD_FAILURE() << "cycle " << cycle_ << ": device-api-server did not become SERVING ("
-                    << (s->process().Exited() ? s->process().WaitFor(absl::ZeroDuration()).ToString() : "running")
+                    << (s->process().Exited() ? s->process().WaitFor(absl::ZeroDuration()).ToString()
+                                              : "running")
                     << ")\n--- server log ---\n"
                     << s->Log();
       return nullptr;
@@ -193,8 +195,10 @@ class CrashLoop {
     stop_ = false;
     std::vector<std::thread> writers;
     for (int c = 0; c < g_knobs.clients; ++c) {
-      const uint64_t client_seed = seed_ ^ (static_cast<uint64_t>(cycle_) << 20) ^ static_cast<uint64_t>(c + 1) * 0x9E3779B97F4A7C15ull;
-      writers.emplace_back([this, c, client_seed, target = server->target()] { Writer(c, client_seed, target); });
+      const uint64_t client_seed = seed_ ^ (static_cast<uint64_t>(cycle_) << 20) ^
+                                   static_cast<uint64_t>(c + 1) * 0x9E3779B97F4A7C15ull;
+      writers.emplace_back(
+          [this, c, client_seed, target = server->target()] { Writer(c, client_seed, target); });
     }
     absl::SleepFor(absl::Microseconds(std::uniform_int_distribution<int>(0, 150000)(rng_)));
     stop_ = true;
@@ -217,8 +221,9 @@ class CrashLoop {
         std::lock_guard<std::mutex> l(mu_);
         st = names_[name];
       }
-      const Op op = !st.present ? Op::kCreate
-                                : (std::uniform_int_distribution<int>(0, 9)(rng) < 7 ? Op::kUpdate : Op::kDelete);
+      const Op op = !st.present
+                        ? Op::kCreate
+                        : (std::uniform_int_distribution<int>(0, 9)(rng) < 7 ? Op::kUpdate : Op::kDelete);
       const std::string marker = absl::StrCat("s", seed_, "-k", cycle_, "-c", client, "-", seq++);
       grpc::ClientContext ctx;
       ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
@@ -244,9 +249,10 @@ class CrashLoop {
       NameState& ns = names_[name];
       if (!s.ok()) {
         // The server going away: the write may or may not have committed.
-        if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::CANCELLED ||
-            s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED || s.error_code() == grpc::StatusCode::UNKNOWN ||
-            s.error_code() == grpc::StatusCode::INTERNAL) {
+        if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+            s.error_code() == grpc::StatusCode::CANCELLED ||
+            s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+            s.error_code() == grpc::StatusCode::UNKNOWN || s.error_code() == grpc::StatusCode::INTERNAL) {
           ns.pending = op;
           ns.pending_marker = marker;
           return;
@@ -262,9 +268,9 @@ class CrashLoop {
       const uint64_t rv = op == Op::kDelete ? st.rv : RvOf(out);
       if (op != Op::kDelete) {
         if (rv <= cycle_floor_rv_ || acked_rvs_.count(rv) != 0 || rv <= ns.rv) {
-          ADD_FAILURE() << "cycle " << cycle_ << ": " << OpName(op) << " " << name << " acknowledged at RV " << rv
-                        << ", which is not new (highest RV acknowledged before this start: " << cycle_floor_rv_
-                        << ", this name's previous RV: " << ns.rv
+          ADD_FAILURE() << "cycle " << cycle_ << ": " << OpName(op) << " " << name << " acknowledged at RV "
+                        << rv << ", which is not new (highest RV acknowledged before this start: "
+                        << cycle_floor_rv_ << ", this name's previous RV: " << ns.rv
                         << ", already acknowledged: " << (acked_rvs_.count(rv) != 0) << ")\n"
                         << History(name);
           stop_ = true;
@@ -292,7 +298,8 @@ class CrashLoop {
     for (auto it = acks_.rbegin(); it != acks_.rend() && shown < 12; ++it) {
       if (it->name != name) continue;
       ++shown;
-      absl::StrAppend(&out, "  cycle ", it->cycle, " ", OpName(it->op), " rv ", it->rv, " marker ", it->marker, "\n");
+      absl::StrAppend(&out, "  cycle ", it->cycle, " ", OpName(it->op), " rv ", it->rv, " marker ",
+                      it->marker, "\n");
     }
     return out;
   }
@@ -306,9 +313,12 @@ class CrashLoop {
     req.set_namespace_(kNs);
     v1::ListGpusResponse resp;
     const grpc::Status s = stub->ListGpus(&ctx, req, &resp);
-    ASSERT_TRUE(s.ok()) << "cycle " << cycle_ << ": list after restart: " << s.error_code() << " " << s.error_message();
-    const uint64_t list_rv = std::strtoull(resp.gpu_list().metadata().resource_version().c_str(), nullptr, 10);
-    EXPECT_GE(list_rv, max_acked_rv_) << "cycle " << cycle_ << ": the store's RV went back below an acknowledged RV";
+    ASSERT_TRUE(s.ok()) << "cycle " << cycle_ << ": list after restart: " << s.error_code() << " "
+                        << s.error_message();
+    const uint64_t list_rv =
+        std::strtoull(resp.gpu_list().metadata().resource_version().c_str(), nullptr, 10);
+    EXPECT_GE(list_rv, max_acked_rv_)
+        << "cycle " << cycle_ << ": the store's RV went back below an acknowledged RV";
     std::map<std::string, const v1::Gpu*> seen;
     for (const auto& g : resp.gpu_list().items()) seen[g.metadata().name()] = &g;
 
@@ -320,10 +330,10 @@ class CrashLoop {
       auto it = seen.find(name);
       const v1::Gpu* g = it == seen.end() ? nullptr : it->second;
       const std::string pending = st.pending ? OpName(*st.pending) : "none";
-      const std::string ctx_msg = absl::StrCat("cycle ", cycle_, ": ", name, " (acknowledged ",
-                                               st.present ? "present" : "absent", " at RV ", st.rv, ", marker \"",
-                                               st.marker, "\"; write in flight at the kill: ", pending, " \"",
-                                               st.pending_marker, "\")\n", History(name));
+      const std::string ctx_msg = absl::StrCat(
+          "cycle ", cycle_, ": ", name, " (acknowledged ", st.present ? "present" : "absent", " at RV ",
+          st.rv, ", marker \"", st.marker, "\"; write in flight at the kill: ", pending, " \"",
+          st.pending_marker, "\")\n", History(name));
       if (st.present) {
         if (g == nullptr) {
           EXPECT_TRUE(st.pending == Op::kDelete) << "acknowledged object lost: " << ctx_msg;
@@ -343,8 +353,10 @@ class CrashLoop {
       // An acknowledged delete's RV is not on the wire: its DELETED event may
       // be above the last acknowledged RV, before an in-flight create of the
       // same name that committed.
-      if (!st.present) acked_absent_rv_[name] = st.rv;
-      else acked_absent_rv_.erase(name);
+      if (!st.present)
+        acked_absent_rv_[name] = st.rv;
+      else
+        acked_absent_rv_.erase(name);
       if (g != nullptr && (!st.present || RvOf(*g) != st.rv)) {
         ++pending_committed_;
         committed_after_ack_.push_back({name, RvOf(*g), MarkerOf(*g), false});
@@ -416,12 +428,13 @@ class CrashLoop {
       const uint64_t rv = RvOf(e.object());
       EXPECT_GT(rv, since) << where << ": event " << e.type() << " " << name << " at or below the start RV";
       auto absent = acked_absent_rv_.find(name);
-      if (e.type() == "DELETED" && absent != acked_absent_rv_.end() && rv > absent->second && !seen.count(name) &&
-          acked_delete_seen.insert(name).second) {
+      if (e.type() == "DELETED" && absent != acked_absent_rv_.end() && rv > absent->second &&
+          !seen.count(name) && acked_delete_seen.insert(name).second) {
         continue;  // the acknowledged delete, ahead of any committed in-flight create
       }
       EXPECT_TRUE(seen.insert(name).second) << where << ": two events for " << name;
-      auto it = std::find_if(committed.begin(), committed.end(), [&](const Committed& c) { return c.name == name; });
+      auto it = std::find_if(committed.begin(), committed.end(),
+                             [&](const Committed& c) { return c.name == name; });
       if (it == committed.end()) {
         ADD_FAILURE() << where << ": event " << e.type() << " " << name << " at RV " << rv
                       << ", which no in-flight write or acknowledged delete made";
@@ -482,10 +495,11 @@ class CrashLoop {
   std::set<uint64_t> acked_rvs_;
   size_t acked_deletes_ = 0;
   uint64_t max_acked_rv_ = 0;
-  uint64_t checked_rv_ = 0;  // the highest RV a watch check has seen and verified
+  uint64_t checked_rv_ = 0;      // the highest RV a watch check has seen and verified
   uint64_t cycle_floor_rv_ = 0;  // every RV acknowledged in this cycle must be above it
   std::vector<Committed> committed_after_ack_;
-  std::map<std::string, uint64_t> acked_absent_rv_;  // names whose last acknowledged write was a delete (RV before it)
+  std::map<std::string, uint64_t>
+      acked_absent_rv_;  // names whose last acknowledged write was a delete (RV before it)
   int pending_committed_ = 0;
   int watch_out_of_range_ = 0;
   int watch_resumed_ = 0;
@@ -496,9 +510,11 @@ class CrashLoop {
 };
 
 TEST(SqliteCrashLoop, AcknowledgedWritesSurviveSigkill) {
-  const uint64_t seed = g_knobs.seed_set ? g_knobs.seed : static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
-  std::printf("crash loop: seed %" PRIu64 ", %d cycles, %d clients (re-run: --seed %" PRIu64 " --cycles %d)\n", seed,
-              g_knobs.cycles, g_knobs.clients, seed, g_knobs.cycles);
+  const uint64_t seed =
+      g_knobs.seed_set ? g_knobs.seed : static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  std::printf("crash loop: seed %" PRIu64 ", %d cycles, %d clients (re-run: --seed %" PRIu64
+              " --cycles %d)\n",
+              seed, g_knobs.cycles, g_knobs.clients, seed, g_knobs.cycles);
   std::fflush(stdout);
   TempDir dir;
   CrashLoop loop(dir, seed);

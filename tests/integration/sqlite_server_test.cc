@@ -18,9 +18,9 @@ namespace deviceapi::itest {
 namespace {
 
 namespace v1 = ::nvidia::nvsentinel::v1alpha1;
-using ::testing::HasSubstr;
 using ::deviceapi::testing::FileState;
 using ::deviceapi::testing::Snap;
+using ::testing::HasSubstr;
 
 grpc::Status CreateGpu(const std::string& target, const std::string& name) {
   auto stub = v1::GpuService::NewStub(MakeChannel(target));

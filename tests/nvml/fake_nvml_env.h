@@ -1,6 +1,7 @@
 // A driver root for the fake NVML: <tmp>/usr/lib64/libnvidia-ml.so.1 (a link to the fake built in
 // tests/fakes/), the fake's JSON config and its events file, all in a private temp directory.
-#pragma once
+#ifndef DEVICEAPI_TESTS_NVML_FAKE_NVML_ENV_H_
+#define DEVICEAPI_TESTS_NVML_FAKE_NVML_ENV_H_
 
 #include <string>
 #include <vector>
@@ -37,3 +38,5 @@ class FakeNvmlEnv {
 std::vector<nlohmann::json> DefaultDevices(int n);
 
 }  // namespace deviceapi::nvmltest
+
+#endif  // DEVICEAPI_TESTS_NVML_FAKE_NVML_ENV_H_

@@ -20,11 +20,12 @@ using ::testing::HasSubstr;
 
 // The search order under the driver root (NVSentinel's), trailing slashes tolerated.
 TEST(NvmlLibrary, CandidatePaths) {
-  EXPECT_THAT(CandidatePaths("/run/nvidia/driver/"),
-              ElementsAre("/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1",
-                          "/run/nvidia/driver/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1",
-                          "/run/nvidia/driver/usr/lib/libnvidia-ml.so.1", "/run/nvidia/driver/lib64/libnvidia-ml.so.1",
-                          "/run/nvidia/driver/lib/libnvidia-ml.so.1"));
+  EXPECT_THAT(
+      CandidatePaths("/run/nvidia/driver/"),
+      ElementsAre("/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1",
+                  "/run/nvidia/driver/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1",
+                  "/run/nvidia/driver/usr/lib/libnvidia-ml.so.1",
+                  "/run/nvidia/driver/lib64/libnvidia-ml.so.1", "/run/nvidia/driver/lib/libnvidia-ml.so.1"));
   EXPECT_EQ(CandidatePaths("/")[0], "/usr/lib64/libnvidia-ml.so.1");
 }
 
@@ -33,7 +34,8 @@ TEST(NvmlLibrary, MissingIsNotFound) {
   auto lib = NvmlLibrary::Load("/nonexistent-driver-root");
   ASSERT_FALSE(lib.ok());
   EXPECT_EQ(lib.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(lib.status().message()), HasSubstr("/nonexistent-driver-root/usr/lib64/libnvidia-ml.so.1"));
+  EXPECT_THAT(std::string(lib.status().message()),
+              HasSubstr("/nonexistent-driver-root/usr/lib64/libnvidia-ml.so.1"));
   EXPECT_THAT(std::string(lib.status().message()), HasSubstr("system default"));
 }
 
@@ -150,8 +152,8 @@ TEST(Options, EnvironmentFallbacks) {
   XidPolicy p(r.options.xid_policy, r.options.xid_overrides);
   EXPECT_EQ(p.Classify(79).cls, XidClass::kCritical);
   EXPECT_EQ(p.Classify(95).cls, XidClass::kIgnored);
-  for (const char* v : {"NVIDIA_DEVICE_API_TARGET", "NVIDIA_DRIVER_ROOT", "PROVIDER_ID", "DP_DISABLE_HEALTHCHECKS",
-                        "DP_ENABLE_HEALTHCHECKS"}) {
+  for (const char* v : {"NVIDIA_DEVICE_API_TARGET", "NVIDIA_DRIVER_ROOT", "PROVIDER_ID",
+                        "DP_DISABLE_HEALTHCHECKS", "DP_ENABLE_HEALTHCHECKS"}) {
     ::unsetenv(v);
   }
 }
@@ -179,13 +181,13 @@ TEST(Options, DefaultsAndValidation) {
   EXPECT_FALSE(r.options.health_check);
 
   std::ostringstream out;
-  for (std::vector<const char*> bad : std::vector<std::vector<const char*>>{
-           {"x", "--server-address", "dns:///example.com:443"},
-           {"x", "--reconcile-interval", "5"},
-           {"x", "--xid-policy", "strict"},
-           {"x", "--nvml-missing", "maybe"},
-           {"x", "--provider-id", "Not A Label"},
-           {"x", "--ignored-xids", "all"}}) {
+  for (std::vector<const char*> bad :
+       std::vector<std::vector<const char*>>{{"x", "--server-address", "dns:///example.com:443"},
+                                             {"x", "--reconcile-interval", "5"},
+                                             {"x", "--xid-policy", "strict"},
+                                             {"x", "--nvml-missing", "maybe"},
+                                             {"x", "--provider-id", "Not A Label"},
+                                             {"x", "--ignored-xids", "all"}}) {
     EXPECT_FALSE(ParseProviderOptions(static_cast<int>(bad.size()), bad.data(), out).ok()) << bad[1];
   }
 }

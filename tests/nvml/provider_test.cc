@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include <google/protobuf/util/message_differencer.h>
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include "deviceapi/deviceapi.h"
@@ -61,11 +61,16 @@ class ProviderTest : public ::testing::Test {
     if (env_ == nullptr) env_ = std::make_unique<FakeNvmlEnv>(DefaultDevices(8));
     health_port_ = itest::PickFreePort();
     std::vector<std::string> argv = {NVML_PROVIDER_BIN,
-                                     "--server-address", server_->target(),
-                                     "--driver-root", env_->root(),
-                                     "--health-port", std::to_string(health_port_),
-                                     "--health-host", "127.0.0.1",
-                                     "--sysfs-root", env_->root() + "/sys"};
+                                     "--server-address",
+                                     server_->target(),
+                                     "--driver-root",
+                                     env_->root(),
+                                     "--health-port",
+                                     std::to_string(health_port_),
+                                     "--health-host",
+                                     "127.0.0.1",
+                                     "--sysfs-root",
+                                     env_->root() + "/sys"};
     if (std::find(extra.begin(), extra.end(), "-v") == extra.end()) extra.insert(extra.end(), {"-v", "1"});
     argv.insert(argv.end(), extra.begin(), extra.end());
     env["FAKE_NVML_CONFIG"] = env_->config_path();
@@ -170,7 +175,8 @@ TEST_F(ProviderTest, RegistersInventory) {
     EXPECT_EQ(g->status().recommended_action(), "");
   }
   // Probes and metrics.
-  EXPECT_TRUE(itest::PollUntil([&] { return itest::HttpGet(health_port_, "/readyz").status == 200; }, kDeadline));
+  EXPECT_TRUE(
+      itest::PollUntil([&] { return itest::HttpGet(health_port_, "/readyz").status == 200; }, kDeadline));
   EXPECT_EQ(itest::HttpGet(health_port_, "/healthz").status, 200);
   EXPECT_EQ(itest::HttpGet(health_port_, "/livez").status, 200);
   itest::HttpResponse m = itest::HttpGet(health_port_, "/metrics");
@@ -185,11 +191,13 @@ TEST_F(ProviderTest, CriticalXidMarksGpuUnhealthy) {
   StartServer();
   StartProvider();
   ASSERT_TRUE(WaitCount(8));
-  ASSERT_TRUE(itest::PollUntil([&] { return itest::HttpGet(health_port_, "/readyz").status == 200; }, kDeadline));
+  ASSERT_TRUE(
+      itest::PollUntil([&] { return itest::HttpGet(health_port_, "/readyz").status == 200; }, kDeadline));
   const absl::Time start = absl::Now();
   env_->Inject(Dev(2), "79");
-  auto g = WaitGpu(Name(2), [](const v1::Gpu& g) { return HasReason(g, "False", "XID79"); }, kDeadline,
-                   absl::Milliseconds(1));
+  auto g = WaitGpu(
+      Name(2), [](const v1::Gpu& g) { return HasReason(g, "False", "XID79"); }, kDeadline,
+      absl::Milliseconds(1));
   ASSERT_TRUE(g.has_value());
   const absl::Duration took = absl::Now() - start;
   std::cout << "XID 79 -> NVMLReady=False in " << absl::FormatDuration(took) << "\n";
@@ -231,7 +239,8 @@ TEST_F(ProviderTest, IgnoredAndWarningXidsKeepHealth) {
   EXPECT_TRUE(HasReason(*after, "True", "Healthy"));
   EXPECT_FALSE(after->metadata().annotations().contains("nvml.device.nvidia.com/last-warning-xid"));
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(before->spec(), after->spec()));
-  EXPECT_EQ(FromTimestamp(Nvml(*before)->last_transition_time()), FromTimestamp(Nvml(*after)->last_transition_time()));
+  EXPECT_EQ(FromTimestamp(Nvml(*before)->last_transition_time()),
+            FromTimestamp(Nvml(*after)->last_transition_time()));
 
   itest::HttpResponse m = itest::HttpGet(health_port_, "/metrics");
   EXPECT_THAT(m.body, HasSubstr("class=\"ignored\""));
@@ -247,7 +256,8 @@ TEST_F(ProviderTest, OtherProvidersConditionsSurvive) {
   ASSERT_TRUE(RetryOnConflict(kDefaultRetry, [&]() -> absl::Status {
                 auto g = gpus_->Get(Name(0));
                 if (!g.ok()) return g.status();
-                SetCondition(g->mutable_status(), MakeCondition("OtherReady", kConditionTrue, "Fine", "", absl::Now()));
+                SetCondition(g->mutable_status(),
+                             MakeCondition("OtherReady", kConditionTrue, "Fine", "", absl::Now()));
                 return gpus_->UpdateStatus(*g).status();
               }).ok());
   env_->Inject(Dev(0), "79");
@@ -276,7 +286,8 @@ TEST_F(ProviderTest, HeartbeatsAdvance) {
   ASSERT_TRUE(g.ok());
   absl::Time hb = FromTimestamp(Nvml(*g)->last_heartbeat_time());
   for (int round = 0; round < 3; ++round) {
-    auto next = WaitGpu(Name(5), [&](const v1::Gpu& x) { return FromTimestamp(Nvml(x)->last_heartbeat_time()) > hb; });
+    auto next = WaitGpu(Name(5),
+                        [&](const v1::Gpu& x) { return FromTimestamp(Nvml(x)->last_heartbeat_time()) > hb; });
     ASSERT_TRUE(next.has_value()) << "round " << round;
     hb = FromTimestamp(Nvml(*next)->last_heartbeat_time());
     EXPECT_EQ(Nvml(*next)->status(), "True");
@@ -318,7 +329,8 @@ TEST_F(ProviderTest, ReconcileFollowsDevices) {
   const nlohmann::json removed = devices.back();
   devices.pop_back();
   env_->SetDevices(devices);
-  ASSERT_TRUE(itest::PollUntil([&] { return errors::IsNotFound(gpus_->Get(NameOf(removed)).status()); }, kDeadline));
+  ASSERT_TRUE(
+      itest::PollUntil([&] { return errors::IsNotFound(gpus_->Get(NameOf(removed)).status()); }, kDeadline));
   EXPECT_EQ(OurGpus().size(), 7u);
   EXPECT_TRUE(gpus_->Get("gpu-foreign").ok());
 
@@ -376,7 +388,8 @@ TEST_F(ProviderTest, RecoveryRules) {
                 auto g = gpus_->Get(Name(1));
                 if (!g.ok()) return g.status();
                 SetCondition(g->mutable_status(),
-                             MakeCondition("NVMLReady", kConditionTrue, "OperatorCleared", "reset by hand", absl::Now()));
+                             MakeCondition("NVMLReady", kConditionTrue, "OperatorCleared", "reset by hand",
+                                           absl::Now()));
                 return gpus_->UpdateStatus(*g).status();
               }).ok());
   const absl::Time cleared = absl::Now();
@@ -405,8 +418,9 @@ TEST_F(ProviderTest, OperatorClearAfterRepeatedXidHolds) {
         for (size_t at = body.find(series); at != std::string::npos; at = body.find(series, at + 1)) {
           const size_t bol = body.rfind('\n', at) + 1;
           const std::string line = body.substr(bol, body.find('\n', at) - bol);
-          if (line.find("nvml_provider_xid_events_total") == 0 && line.find("xid=\"79\"") != std::string::npos &&
-              line.size() > 2 && line.substr(line.size() - 2) == " 2") {
+          if (line.find("nvml_provider_xid_events_total") == 0 &&
+              line.find("xid=\"79\"") != std::string::npos && line.size() > 2 &&
+              line.substr(line.size() - 2) == " 2") {
             return true;
           }
         }
@@ -417,7 +431,8 @@ TEST_F(ProviderTest, OperatorClearAfterRepeatedXidHolds) {
                 auto g = gpus_->Get(Name(6));
                 if (!g.ok()) return g.status();
                 SetCondition(g->mutable_status(),
-                             MakeCondition("NVMLReady", kConditionTrue, "OperatorCleared", "reset by hand", absl::Now()));
+                             MakeCondition("NVMLReady", kConditionTrue, "OperatorCleared", "reset by hand",
+                                           absl::Now()));
                 return gpus_->UpdateStatus(*g).status();
               }).ok());
   const absl::Time cleared = absl::Now();
@@ -474,7 +489,8 @@ TEST_F(ProviderTest, RecoveryActionFromFieldValues) {
       return g.metadata().annotations().contains("nvml.device.nvidia.com/last-warning-xid");
     });
     ASSERT_TRUE(g.has_value()) << Name(i);
-    EXPECT_EQ(g->metadata().annotations().at("nvml.device.nvidia.com/last-warning-xid"), i == 1 ? "154" : "145");
+    EXPECT_EQ(g->metadata().annotations().at("nvml.device.nvidia.com/last-warning-xid"),
+              i == 1 ? "154" : "145");
   }
   auto g2 = gpus_->Get(Name(2));
   ASSERT_TRUE(g2.ok());
@@ -546,13 +562,15 @@ TEST_F(ProviderTest, WaitsForServer) {
   StartServer();
   server_->Stop();
   StartProvider();
-  ASSERT_TRUE(itest::PollUntil([&] { return itest::HttpGet(health_port_, "/healthz").status == 200; }, kDeadline));
+  ASSERT_TRUE(
+      itest::PollUntil([&] { return itest::HttpGet(health_port_, "/healthz").status == 200; }, kDeadline));
   EXPECT_EQ(itest::HttpGet(health_port_, "/readyz").status, 503);
   const absl::Time start = absl::Now();
   server_->Restart();
   Connect();
   ASSERT_TRUE(WaitCount(8));
-  std::cout << "GPUs registered " << absl::FormatDuration(absl::Now() - start) << " after the server came up\n";
+  std::cout << "GPUs registered " << absl::FormatDuration(absl::Now() - start)
+            << " after the server came up\n";
 }
 
 // Without NVML the provider exits with code 3 and a clear message; with --nvml-missing=unknown it
@@ -560,10 +578,10 @@ TEST_F(ProviderTest, WaitsForServer) {
 TEST_F(ProviderTest, MissingNvml) {
   StartServer();
   itest::TempDir empty_root;
-  itest::CommandResult r = itest::RunCommand(
-      logs_, {NVML_PROVIDER_BIN, "--server-address", server_->target(), "--driver-root", empty_root.path(),
-              "--health-check=false"},
-      "", absl::Seconds(30), {{"FAKE_NVML_CONFIG", "/nonexistent"}});
+  itest::CommandResult r = itest::RunCommand(logs_,
+                                             {NVML_PROVIDER_BIN, "--server-address", server_->target(),
+                                              "--driver-root", empty_root.path(), "--health-check=false"},
+                                             "", absl::Seconds(30), {{"FAKE_NVML_CONFIG", "/nonexistent"}});
   EXPECT_EQ(r.exit.exit_code, 3) << r.Describe();
   EXPECT_THAT(r.err, HasSubstr("libnvidia-ml.so.1 not found"));
 
@@ -575,15 +593,17 @@ TEST_F(ProviderTest, MissingNvml) {
   ASSERT_TRUE(gpus_->Create(mine).ok());
   health_port_ = itest::PickFreePort();
   log_path_ = logs_.File("provider-unknown.log");
-  provider_ = itest::ChildProcess::Spawn({{NVML_PROVIDER_BIN, "--server-address", server_->target(), "--driver-root",
-                                           empty_root.path(), "--nvml-missing", "unknown", "--health-port",
-                                           std::to_string(health_port_), "--reconcile-interval", "300ms"},
-                                          {},
-                                          "",
-                                          log_path_,
-                                          ""});
+  provider_ =
+      itest::ChildProcess::Spawn({{NVML_PROVIDER_BIN, "--server-address", server_->target(), "--driver-root",
+                                   empty_root.path(), "--nvml-missing", "unknown", "--health-port",
+                                   std::to_string(health_port_), "--reconcile-interval", "300ms"},
+                                  {},
+                                  "",
+                                  log_path_,
+                                  ""});
   ASSERT_NE(provider_, nullptr);
-  auto g = WaitGpu("gpu-earlier", [](const v1::Gpu& g) { return HasReason(g, "Unknown", "NVMLUnavailable"); });
+  auto g =
+      WaitGpu("gpu-earlier", [](const v1::Gpu& g) { return HasReason(g, "Unknown", "NVMLUnavailable"); });
   ASSERT_TRUE(g.has_value());
   EXPECT_EQ(GpuHealth(*g), Health::kUnknown);
 }
@@ -599,10 +619,11 @@ TEST_F(ProviderTest, NvmlInitFailureExits) {
     out << cfg.dump();
   }
   ASSERT_EQ(std::rename((env_->config_path() + ".tmp").c_str(), env_->config_path().c_str()), 0);
-  itest::CommandResult r = itest::RunCommand(
-      logs_, {NVML_PROVIDER_BIN, "--server-address", server_->target(), "--driver-root", env_->root(),
-              "--health-check=false"},
-      "", absl::Seconds(30), {{"FAKE_NVML_CONFIG", env_->config_path()}});
+  itest::CommandResult r =
+      itest::RunCommand(logs_,
+                        {NVML_PROVIDER_BIN, "--server-address", server_->target(), "--driver-root",
+                         env_->root(), "--health-check=false"},
+                        "", absl::Seconds(30), {{"FAKE_NVML_CONFIG", env_->config_path()}});
   EXPECT_EQ(r.exit.exit_code, 3) << r.Describe();
   EXPECT_THAT(r.err, HasSubstr("nvmlInit_v2 failed"));
   EXPECT_THAT(r.err, HasSubstr("Driver Not Loaded"));
@@ -644,13 +665,15 @@ TEST_F(ProviderTest, SignalsExitPromptlyWhileServerIsDown) {
   for (int sig : {SIGTERM, SIGINT}) {
     if (sig == SIGINT) StartProvider({"--heartbeat-interval", "200ms"});
     // Let it notice the server is gone (a heartbeat write fails) and enter its retry loop.
-    ASSERT_TRUE(itest::PollUntil([&] { return itest::HttpGet(health_port_, "/readyz").status == 503; }, kDeadline))
+    ASSERT_TRUE(
+        itest::PollUntil([&] { return itest::HttpGet(health_port_, "/readyz").status == 503; }, kDeadline))
         << "signal " << sig;
     const absl::Time start = absl::Now();
     provider_->Signal(sig);
     itest::ExitInfo info = provider_->WaitFor(absl::Seconds(10));
     const absl::Duration took = absl::Now() - start;
-    std::cout << "exited " << absl::FormatDuration(took) << " after signal " << sig << " with the server down\n";
+    std::cout << "exited " << absl::FormatDuration(took) << " after signal " << sig
+              << " with the server down\n";
     ASSERT_TRUE(info.exited) << info.ToString();
     EXPECT_EQ(info.exit_code, 0) << info.ToString();
     EXPECT_LT(took, absl::Seconds(3));

@@ -80,7 +80,9 @@ std::unique_ptr<EtcdServer> EtcdServer::Start() {
 
 EtcdServer::~EtcdServer() { Kill(); }
 
-std::string EtcdServer::Endpoint(const std::string& prefix) const { return "etcd://" + address_ + "?prefix=" + prefix; }
+std::string EtcdServer::Endpoint(const std::string& prefix) const {
+  return "etcd://" + address_ + "?prefix=" + prefix;
+}
 
 void EtcdServer::Spawn() {
   const std::string curl = "http://" + address_;
@@ -125,7 +127,8 @@ void EtcdServer::WaitReady() {
     int st = 0;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
-      throw std::runtime_error("etcd exited at start; its log ends with:\n" + Tail(dir_.path() + "/etcd.log"));
+      throw std::runtime_error("etcd exited at start; its log ends with:\n" +
+                               Tail(dir_.path() + "/etcd.log"));
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -136,7 +139,8 @@ void EtcdServer::WaitReady() {
     int st = 0;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
-      throw std::runtime_error("etcd exited at start; its log ends with:\n" + Tail(dir_.path() + "/etcd.log"));
+      throw std::runtime_error("etcd exited at start; its log ends with:\n" +
+                               Tail(dir_.path() + "/etcd.log"));
     }
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
@@ -149,8 +153,8 @@ void EtcdServer::WaitReady() {
     last = s.error_message();
     absl::SleepFor(absl::Milliseconds(20));
   }
-  throw std::runtime_error("etcd at " + address_ + " not ready within 30s (" + last + "); its log ends with:\n" +
-                           Tail(dir_.path() + "/etcd.log"));
+  throw std::runtime_error("etcd at " + address_ + " not ready within 30s (" + last +
+                           "); its log ends with:\n" + Tail(dir_.path() + "/etcd.log"));
 }
 
 void EtcdServer::Kill() {
@@ -188,7 +192,8 @@ void EtcdServer::Compact(int64_t revision) {
   req.set_physical(true);
   etcdserverpb::CompactionResponse resp;
   grpc::Status s = kv->Compact(Ctx().get(), req, &resp);
-  if (!s.ok()) throw std::runtime_error("etcd compact " + std::to_string(revision) + ": " + s.error_message());
+  if (!s.ok())
+    throw std::runtime_error("etcd compact " + std::to_string(revision) + ": " + s.error_message());
 }
 
 int64_t EtcdServer::Revision() {

@@ -2,7 +2,8 @@
 // process on 127.0.0.1 with free ports and a private temp data dir, killed
 // and removed on destruction. No etcd binary is a test failure (CI installs
 // it with scripts/install-deps.sh), never a silent skip.
-#pragma once
+#ifndef DEVICEAPI_TESTS_TESTUTIL_ETCD_H_
+#define DEVICEAPI_TESTS_TESTUTIL_ETCD_H_
 
 #include <sys/types.h>
 
@@ -72,3 +73,5 @@ EtcdServer& SharedEtcd();
 std::string UniqueEtcdPrefix();
 
 }  // namespace deviceapi::testing
+
+#endif  // DEVICEAPI_TESTS_TESTUTIL_ETCD_H_

@@ -1,7 +1,8 @@
 // Helpers for tests of the SQLite datastore's files: a file's bytes and
 // modification time (to prove a refused start left it untouched), and a
 // second connection holding the database's write lock (to make a commit fail).
-#pragma once
+#ifndef DEVICEAPI_TESTS_TESTUTIL_SQLITE_FILES_H_
+#define DEVICEAPI_TESTS_TESTUTIL_SQLITE_FILES_H_
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -39,7 +40,8 @@ class WriteLock {
  public:
   explicit WriteLock(const std::string& path) {
     EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db_);
   }
   ~WriteLock() {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -53,3 +55,5 @@ class WriteLock {
 };
 
 }  // namespace deviceapi::testing
+
+#endif  // DEVICEAPI_TESTS_TESTUTIL_SQLITE_FILES_H_

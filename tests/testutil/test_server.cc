@@ -86,14 +86,17 @@ std::shared_ptr<grpc::Channel> TestServer::NewChannel(const std::string& target)
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
-std::unique_ptr<v1::GpuService::Stub> TestServer::NewStub() const { return v1::GpuService::NewStub(NewChannel()); }
+std::unique_ptr<v1::GpuService::Stub> TestServer::NewStub() const {
+  return v1::GpuService::NewStub(NewChannel());
+}
 
 void TestServer::Connect() {
   channel_ = NewChannel();
   stub_ = v1::GpuService::NewStub(channel_);
 }
 
-v1::Gpu MakeGpu(const std::string& name, const std::map<std::string, std::string>& labels, const std::string& ns) {
+v1::Gpu MakeGpu(const std::string& name, const std::map<std::string, std::string>& labels,
+                const std::string& ns) {
   v1::Gpu g;
   g.mutable_metadata()->set_name(name);
   if (!ns.empty()) g.mutable_metadata()->set_namespace_(ns);

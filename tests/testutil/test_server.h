@@ -1,6 +1,7 @@
 // Test helpers: a real DeviceApiServer on a Unix socket in a private temp
 // directory, a typed stub, object builders, and a background watch reader.
-#pragma once
+#ifndef DEVICEAPI_TESTS_TESTUTIL_TEST_SERVER_H_
+#define DEVICEAPI_TESTS_TESTUTIL_TEST_SERVER_H_
 
 #include <deque>
 #include <functional>
@@ -46,7 +47,8 @@ class TestServer {
   // Starts a server with test-friendly defaults (ports 0, socket in a temp dir).
   // "sqlite://" (no path) means sqlite://<the temp dir>/state.db; "etcd://"
   // (no address) a fresh prefix on SharedEtcd() (testutil/etcd.h).
-  static std::unique_ptr<TestServer> Start(const std::string& endpoint = "memory://", OptionsTweak tweak = {});
+  static std::unique_ptr<TestServer> Start(const std::string& endpoint = "memory://",
+                                           OptionsTweak tweak = {});
   ~TestServer();
 
   v1::GpuService::Stub& stub() { return *stub_; }
@@ -78,7 +80,8 @@ class TestServer {
 // A GPU ready to create: name, spec.uuid derived from it, optional labels.
 v1::Gpu MakeGpu(const std::string& name, const std::map<std::string, std::string>& labels = {},
                 const std::string& ns = "");
-v1::Condition MakeCondition(const std::string& type, const std::string& status, const std::string& reason = "Test");
+v1::Condition MakeCondition(const std::string& type, const std::string& status,
+                            const std::string& reason = "Test");
 
 // Unary helpers that return the status and fill `out`.
 grpc::Status CreateGpu(v1::GpuService::Stub& stub, const v1::Gpu& gpu, v1::Gpu* out = nullptr);
@@ -128,3 +131,5 @@ class WatchStream {
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout = absl::Seconds(20));
 
 }  // namespace deviceapi::testing
+
+#endif  // DEVICEAPI_TESTS_TESTUTIL_TEST_SERVER_H_

@@ -25,15 +25,21 @@ absl::StatusOr<v1::Gpu> Copy(const absl::StatusOr<storage::StoredPtr>& r) {
 
 EventType ToEventType(storage::EventType t) {
   switch (t) {
-    case storage::EventType::kAdded: return EventType::kAdded;
-    case storage::EventType::kModified: return EventType::kModified;
-    case storage::EventType::kDeleted: return EventType::kDeleted;
-    case storage::EventType::kBookmark: break;
+    case storage::EventType::kAdded:
+      return EventType::kAdded;
+    case storage::EventType::kModified:
+      return EventType::kModified;
+    case storage::EventType::kDeleted:
+      return EventType::kDeleted;
+    case storage::EventType::kBookmark:
+      break;
   }
   return EventType::kBookmark;
 }
 
-bool Matches(const std::string& pattern, const std::string& value) { return pattern == "*" || pattern == value; }
+bool Matches(const std::string& pattern, const std::string& value) {
+  return pattern == "*" || pattern == value;
+}
 
 // What EndWatches() reaches: one per open fake watch.
 struct WatchControl {
@@ -261,27 +267,32 @@ class FakeGpuClient final : public GpuInterface {
   }
   absl::StatusOr<v1::Gpu> DoCreate(const v1::Gpu& gpu, const CreateOptions&) override {
     auto req = client::MakeCreateRequest(ns(), gpu);
-    if (auto s = Begin("create", "", req.gpu().metadata().namespace_(), gpu.metadata().name()); !s.ok()) return s;
+    if (auto s = Begin("create", "", req.gpu().metadata().namespace_(), gpu.metadata().name()); !s.ok())
+      return s;
     return Copy(impl_->registry().Create(req));
   }
   absl::StatusOr<v1::Gpu> DoUpdate(const v1::Gpu& gpu, const UpdateOptions&) override {
     auto req = client::MakeUpdateRequest(ns(), gpu);
-    if (auto s = Begin("update", "", req.gpu().metadata().namespace_(), gpu.metadata().name()); !s.ok()) return s;
+    if (auto s = Begin("update", "", req.gpu().metadata().namespace_(), gpu.metadata().name()); !s.ok())
+      return s;
     return Copy(impl_->registry().Update(req));
   }
   absl::StatusOr<v1::Gpu> DoUpdateStatus(const v1::Gpu& gpu, const UpdateOptions&) override {
     auto req = client::MakeUpdateStatusRequest(ns(), gpu);
-    if (auto s = Begin("update", "status", req.gpu().metadata().namespace_(), gpu.metadata().name()); !s.ok()) {
+    if (auto s = Begin("update", "status", req.gpu().metadata().namespace_(), gpu.metadata().name());
+        !s.ok()) {
       return s;
     }
     return Copy(impl_->registry().UpdateStatus(req));
   }
   absl::StatusOr<v1::Gpu> DoPatch(std::string_view name, std::string_view patch_type, std::string_view data,
-                                  const PatchOptions&, const std::vector<std::string>& subresources) override {
+                                  const PatchOptions&,
+                                  const std::vector<std::string>& subresources) override {
     bool status = false;
     for (const auto& s : subresources) status = status || s == "status";
     if (auto s = Begin("patch", status ? "status" : "", ns(), name); !s.ok()) return s;
-    return Copy(impl_->registry().Patch(client::MakePatchRequest(ns(), name, patch_type, data, subresources)));
+    return Copy(
+        impl_->registry().Patch(client::MakePatchRequest(ns(), name, patch_type, data, subresources)));
   }
   absl::Status DoDelete(std::string_view name, const DeleteOptions& opts) override {
     if (auto s = Begin("delete", "", ns(), name); !s.ok()) return s;
@@ -299,7 +310,9 @@ class FakeGpuClient final : public GpuInterface {
 class FakeDeviceV1alpha1 final : public DeviceV1alpha1Interface {
  public:
   explicit FakeDeviceV1alpha1(std::shared_ptr<Clientset::Impl> impl) : impl_(std::move(impl)) {}
-  GpuInterfacePtr Gpus(std::string_view ns) override { return std::make_unique<FakeGpuClient>(impl_, std::string(ns)); }
+  GpuInterfacePtr Gpus(std::string_view ns) override {
+    return std::make_unique<FakeGpuClient>(impl_, std::string(ns));
+  }
 
  private:
   std::shared_ptr<Clientset::Impl> impl_;
@@ -312,8 +325,8 @@ Clientset::Clientset(const std::vector<v1::Gpu>& objects, const Options& options
   for (const auto& o : objects) {
     absl::StatusOr<v1::Gpu> r = impl_->Add(o);
     if (!r.ok()) {
-      std::fprintf(stderr, "deviceapi::fake::Clientset: cannot add object %s: %s\n", o.metadata().name().c_str(),
-                   std::string(r.status().message()).c_str());
+      std::fprintf(stderr, "deviceapi::fake::Clientset: cannot add object %s: %s\n",
+                   o.metadata().name().c_str(), std::string(r.status().message()).c_str());
       std::abort();
     }
   }
@@ -330,13 +343,14 @@ void Clientset::PrependReactor(std::string verb, std::string name, Reactor react
 
 void Clientset::InjectError(std::string verb, std::string name, absl::Status status, int times) {
   auto remaining = std::make_shared<std::atomic<int>>(times);
-  impl_->Prepend(std::move(verb), std::move(name), [remaining, status](const Action&) -> std::optional<absl::Status> {
-    if (remaining->load() < 0) return status;
-    for (int n = remaining->load(); n > 0;) {
-      if (remaining->compare_exchange_weak(n, n - 1)) return status;
-    }
-    return std::nullopt;
-  });
+  impl_->Prepend(std::move(verb), std::move(name),
+                 [remaining, status](const Action&) -> std::optional<absl::Status> {
+                   if (remaining->load() < 0) return status;
+                   for (int n = remaining->load(); n > 0;) {
+                     if (remaining->compare_exchange_weak(n, n - 1)) return status;
+                   }
+                   return std::nullopt;
+                 });
 }
 
 void Clientset::ClearReactors() { impl_->ClearReactors(); }

@@ -42,9 +42,8 @@ std::string PrefixEnd(std::string prefix) {
 }
 
 absl::Status InvalidEndpoint(std::string_view endpoint, std::string_view why) {
-  return absl::InvalidArgumentError(
-      Cat("datastore endpoint \"", endpoint, "\": ", why,
-          "; want etcd://HOST:PORT[,HOST:PORT...][?prefix=/device-api/]"));
+  return absl::InvalidArgumentError(Cat("datastore endpoint \"", endpoint, "\": ", why,
+                                        "; want etcd://HOST:PORT[,HOST:PORT...][?prefix=/device-api/]"));
 }
 
 std::string GrpcCodeName(grpc::StatusCode code) {
@@ -55,7 +54,8 @@ std::string GrpcCodeName(grpc::StatusCode code) {
 
 absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view endpoint) {
   constexpr std::string_view kScheme = "etcd://";
-  if (endpoint.substr(0, kScheme.size()) != kScheme) return InvalidEndpoint(endpoint, "not an etcd:// endpoint");
+  if (endpoint.substr(0, kScheme.size()) != kScheme)
+    return InvalidEndpoint(endpoint, "not an etcd:// endpoint");
   std::string_view rest = endpoint.substr(kScheme.size());
   std::string_view query;
   if (size_t q = rest.find('?'); q != std::string_view::npos) {
@@ -74,14 +74,16 @@ absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view endpoint) {
     }
     std::string_view host = addr.substr(0, colon);
     std::string_view port = addr.substr(colon + 1);
-    if (host.empty() || host == "[]") return InvalidEndpoint(endpoint, Cat("address \"", addr, "\" has no host"));
+    if (host.empty() || host == "[]")
+      return InvalidEndpoint(endpoint, Cat("address \"", addr, "\" has no host"));
     if (host.find(':') != std::string_view::npos && (host.front() != '[' || host.back() != ']')) {
       return InvalidEndpoint(endpoint, Cat("IPv6 address \"", addr, "\" must be written [ADDRESS]:PORT"));
     }
     int p = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
     if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p < 1 || p > 65535) {
-      return InvalidEndpoint(endpoint, Cat("port \"", port, "\" of \"", addr, "\" is not a number in 1-65535"));
+      return InvalidEndpoint(endpoint,
+                             Cat("port \"", port, "\" of \"", addr, "\" is not a number in 1-65535"));
     }
     out.addresses.emplace_back(addr);
     if (comma == std::string_view::npos) break;
@@ -135,9 +137,8 @@ class EtcdStore::Client {
   }
 
   absl::StatusOr<pb::RangeResponse> Range(const pb::RangeRequest& req) {
-    return Call<pb::RangeResponse>("range", [&](pb::KV::Stub& kv, grpc::ClientContext* ctx, pb::RangeResponse* r) {
-      return kv.Range(ctx, req, r);
-    });
+    return Call<pb::RangeResponse>("range", [&](pb::KV::Stub& kv, grpc::ClientContext* ctx,
+                                                pb::RangeResponse* r) { return kv.Range(ctx, req, r); });
   }
   absl::StatusOr<pb::PutResponse> Put(const pb::PutRequest& req) {
     return Call<pb::PutResponse>("put", [&](pb::KV::Stub& kv, grpc::ClientContext* ctx, pb::PutResponse* r) {
@@ -176,8 +177,8 @@ class EtcdStore::Client {
   // INVALID_ARGUMENT (e.g. a request over etcd's size limit) keep their code;
   // everything else means etcd could not do it now: UNAVAILABLE.
   static absl::Status Map(const std::string& address, std::string_view what, const grpc::Status& s) {
-    const std::string msg =
-        Cat("etcd ", address, ": ", what, " failed (", GrpcCodeName(s.error_code()), "): ", s.error_message());
+    const std::string msg = Cat("etcd ", address, ": ", what, " failed (", GrpcCodeName(s.error_code()),
+                                "): ", s.error_message());
     switch (s.error_code()) {
       case grpc::StatusCode::OUT_OF_RANGE:
         return absl::OutOfRangeError(msg);
@@ -204,7 +205,8 @@ class EtcdStore::Client {
     Resp resp;
     grpc::Status s = fn(*conns_[i].kv, &ctx, &resp);
     if (s.ok()) return resp;
-    if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       Failed(i);
     }
     return Map(conns_[i].address, what, s);
@@ -240,13 +242,13 @@ std::shared_ptr<v1::Gpu> Decode(std::string_view gpus_prefix, const mvccpb::KeyV
   }
   auto gpu = NewObjectForParse(kv.value().size());
   if (!gpu->ParseFromString(kv.value())) {
-    spdlog::warn("etcd: skipping key \"{}\" (revision {}): the value is not a serialized v1alpha1.Gpu", kv.key(),
-                 kv.mod_revision());
+    spdlog::warn("etcd: skipping key \"{}\" (revision {}): the value is not a serialized v1alpha1.Gpu",
+                 kv.key(), kv.mod_revision());
     return nullptr;
   }
   if (MakeKey(gpu->metadata().namespace_(), gpu->metadata().name()) != *key) {
-    spdlog::warn("etcd: skipping key \"{}\": it holds the object {}/{}", kv.key(), gpu->metadata().namespace_(),
-                 gpu->metadata().name());
+    spdlog::warn("etcd: skipping key \"{}\": it holds the object {}/{}", kv.key(),
+                 gpu->metadata().namespace_(), gpu->metadata().name());
     return nullptr;
   }
   gpu->mutable_metadata()->set_resource_version(std::to_string(kv.mod_revision()));
@@ -262,7 +264,8 @@ EtcdStore::EtcdStore(EtcdEndpoint endpoint, const StoreConfig& config, const Etc
       gpus_prefix_(endpoint_.prefix + "gpus/"),
       client_(std::make_unique<Client>(endpoint_.addresses, options.request_timeout)) {}
 
-absl::StatusOr<std::shared_ptr<EtcdStore>> EtcdStore::Open(const EtcdEndpoint& endpoint, const StoreConfig& config,
+absl::StatusOr<std::shared_ptr<EtcdStore>> EtcdStore::Open(const EtcdEndpoint& endpoint,
+                                                           const StoreConfig& config,
                                                            const EtcdOptions& options) {
   std::shared_ptr<EtcdStore> s(new EtcdStore(endpoint, config, options));
   if (auto st = s->Load(); !st.ok()) return st;
@@ -295,7 +298,8 @@ absl::Status EtcdStore::Load() {
       client_->Failed(conn);
     }
     started = client_->Put(put);
-    if (started.ok() || started.status().code() != absl::StatusCode::kUnavailable || absl::Now() >= deadline) break;
+    if (started.ok() || started.status().code() != absl::StatusCode::kUnavailable || absl::Now() >= deadline)
+      break;
     absl::SleepFor(absl::Milliseconds(100));
   }
   if (!started.ok()) {
@@ -313,10 +317,11 @@ absl::Status EtcdStore::Load() {
   SnapshotPtr snap = Snapshot::Empty(start_rv);
   for (const mvccpb::KeyValue& kv : listed->kvs()) {
     std::string key;
-    if (auto gpu = Decode(gpus_prefix_, kv, &key)) snap = snap->With(key, StoredObject::Make(std::move(gpu)), start_rv);
+    if (auto gpu = Decode(gpus_prefix_, kv, &key))
+      snap = snap->With(key, StoredObject::Make(std::move(gpu)), start_rv);
   }
-  spdlog::info("etcd {}: {} objects under {} at revision {}", client_->addresses(), snap->size(), gpus_prefix_,
-               start_rv);
+  spdlog::info("etcd {}: {} objects under {} at revision {}", client_->addresses(), snap->size(),
+               gpus_prefix_, start_rv);
   mirror_ = std::make_shared<MemoryStore>(config_, start_rv, std::move(snap), nullptr);
   return absl::OkStatus();
 }
@@ -341,7 +346,8 @@ void EtcdStore::Shutdown() {
 void EtcdStore::SetUp(bool up, absl::Status why) {
   absl::MutexLock l(&mu_);
   if (up_ && !up) spdlog::warn("etcd watch down, NOT_SERVING until it is back: {}", ToStd(why.message()));
-  if (!up_ && up && !down_reason_.ok()) spdlog::info("etcd watch back at revision {}", mirror_->CurrentResourceVersion());
+  if (!up_ && up && !down_reason_.ok())
+    spdlog::info("etcd watch back at revision {}", mirror_->CurrentResourceVersion());
   up_ = up;
   serving_.store(up && fatal_.ok(), std::memory_order_release);
   down_reason_ = std::move(why);
@@ -494,7 +500,8 @@ absl::Status EtcdStore::Relist() {
   for (auto& [rv, cs] : by_rv) {
     for (auto& c : cs) changes.push_back(std::move(c));
   }
-  spdlog::info("etcd: relisted {} at revision {}: {} changes since {}", gpus_prefix_, at, changes.size(), from);
+  spdlog::info("etcd: relisted {} at revision {}: {} changes since {}", gpus_prefix_, at, changes.size(),
+               from);
   mirror_->ApplyExternal(std::move(changes));
   mirror_->AdvanceTo(at);
   // The history cannot replay (from, at] one change at a time: resuming
@@ -508,11 +515,12 @@ absl::Status EtcdStore::RevisionWentBack(uint64_t etcd_rev) {
   // cannot get RVs above the ones already handed out. Every watcher relists
   // (elsewhere: this server stops serving until it is restarted and reloads).
   const uint64_t served = mirror_->CurrentResourceVersion();
-  spdlog::error("etcd: revision {} is behind the {} already served; ending every watch, NOT_SERVING until restarted",
-                etcd_rev, served);
-  absl::Status fatal = absl::FailedPreconditionError(
-      Cat("etcd's revision went back from ", served, " to ", etcd_rev,
-          " (restored from a backup?); restart device-api-server to reload"));
+  spdlog::error(
+      "etcd: revision {} is behind the {} already served; ending every watch, NOT_SERVING until restarted",
+      etcd_rev, served);
+  absl::Status fatal =
+      absl::FailedPreconditionError(Cat("etcd's revision went back from ", served, " to ", etcd_rev,
+                                        " (restored from a backup?); restart device-api-server to reload"));
   {
     absl::MutexLock l(&mu_);
     fatal_ = fatal;

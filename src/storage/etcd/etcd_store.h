@@ -12,7 +12,8 @@
 // Keys: <prefix>gpus/<namespace>/<name> (the serialized v1alpha1.Gpu with
 // resource_version empty: the key's mod_revision is its RV), and
 // <prefix>meta/started (written at each start, see Open()).
-#pragma once
+#ifndef DEVICEAPI_STORAGE_ETCD_ETCD_STORE_H_
+#define DEVICEAPI_STORAGE_ETCD_ETCD_STORE_H_
 
 #include <atomic>
 #include <memory>
@@ -38,7 +39,7 @@ inline constexpr std::string_view kDefaultEtcdPrefix = "/device-api/";
 
 // A parsed etcd://host:port[,host:port...][?prefix=/p/] endpoint.
 struct EtcdEndpoint {
-  std::vector<std::string> addresses;  // host:port, in the order given
+  std::vector<std::string> addresses;                    // host:port, in the order given
   std::string prefix = std::string(kDefaultEtcdPrefix);  // starts and ends with '/'
 };
 
@@ -68,7 +69,8 @@ class EtcdStore : public Store {
   // window, as with the other backends), loads every object at that revision
   // and waits until the watch runs. Fails with UNAVAILABLE naming the
   // addresses when etcd cannot be reached within request_timeout.
-  static absl::StatusOr<std::shared_ptr<EtcdStore>> Open(const EtcdEndpoint& endpoint, const StoreConfig& config,
+  static absl::StatusOr<std::shared_ptr<EtcdStore>> Open(const EtcdEndpoint& endpoint,
+                                                         const StoreConfig& config,
                                                          const EtcdOptions& options = {});
   ~EtcdStore() override;
 
@@ -136,3 +138,5 @@ absl::StatusOr<StorePtr> OpenEtcdStore(std::string_view endpoint, const StoreCon
                                        const EtcdOptions& options = {});
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_ETCD_ETCD_STORE_H_

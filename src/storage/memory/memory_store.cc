@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "apimachinery/conditions.h"
-#include "common/strings.h"
 #include "apimachinery/errors.h"
+#include "common/strings.h"
 #include "storage/continue_token.h"
 
 namespace deviceapi::storage {
@@ -137,7 +137,7 @@ absl::StatusOr<StoredPtr> MemoryStore::Get(const ObjectKey& key, std::string_vie
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, StoredPtr>>> MemoryStore::StateAt(uint64_t rv,
-                                                                                      bool for_continue) {
+                                                                                    bool for_continue) {
   std::map<std::string, StoredPtr> state;
   {
     absl::MutexLock l(&commit_mu_);
@@ -360,29 +360,29 @@ uint64_t MemoryStore::OldestResumableLocked() const {
 void MemoryStore::ApplyExternal(std::vector<ExternalChange> changes) {
   Callbacks run;
   {
-  absl::MutexLock l(&commit_mu_);
-  for (ExternalChange& c : changes) {
-    SnapshotPtr cur = Current();
-    if (c.rv < cur->rv()) continue;  // already applied (a replay after a reconnect)
-    StoredPtr prev = cur->Find(c.key);
-    auto ev = std::make_shared<Event>();
-    ev->rv = c.rv;
-    ev->time = absl::Now();
-    if (c.object) {
-      c.object->mutable_metadata()->set_resource_version(std::to_string(c.rv));
-      ev->type = prev ? EventType::kModified : EventType::kAdded;
-      ev->object = StoredObject::Make(std::move(c.object));
-    } else {
-      if (!prev) continue;
-      // The deleted object's last state, carrying the deletion's RV.
-      auto last = CopyObject(*prev->Object());
-      last->mutable_metadata()->set_resource_version(std::to_string(c.rv));
-      ev->type = EventType::kDeleted;
-      ev->object = StoredObject::Make(std::move(last));
+    absl::MutexLock l(&commit_mu_);
+    for (ExternalChange& c : changes) {
+      SnapshotPtr cur = Current();
+      if (c.rv < cur->rv()) continue;  // already applied (a replay after a reconnect)
+      StoredPtr prev = cur->Find(c.key);
+      auto ev = std::make_shared<Event>();
+      ev->rv = c.rv;
+      ev->time = absl::Now();
+      if (c.object) {
+        c.object->mutable_metadata()->set_resource_version(std::to_string(c.rv));
+        ev->type = prev ? EventType::kModified : EventType::kAdded;
+        ev->object = StoredObject::Make(std::move(c.object));
+      } else {
+        if (!prev) continue;
+        // The deleted object's last state, carrying the deletion's RV.
+        auto last = CopyObject(*prev->Object());
+        last->mutable_metadata()->set_resource_version(std::to_string(c.rv));
+        ev->type = EventType::kDeleted;
+        ev->object = StoredObject::Make(std::move(last));
+      }
+      ev->prev = std::move(prev);
+      PublishLocked(c.key, std::move(ev), cur, &run);
     }
-    ev->prev = std::move(prev);
-    PublishLocked(c.key, std::move(ev), cur, &run);
-  }
   }
   for (auto& f : run) f();
 }
@@ -428,11 +428,13 @@ size_t MemoryStore::ObjectCount() const { return Current()->size(); }
 absl::Status MemoryStore::CheckDeletePreconditions(const std::string& name, const v1::ObjectMeta& md,
                                                    const DeletePreconditions& pre) {
   if (pre.uid && *pre.uid != md.uid()) {
-    return am::PreconditionError(name, absl::StrCat("UID in precondition: ", *pre.uid, ", UID in object meta: ", md.uid()));
+    return am::PreconditionError(
+        name, absl::StrCat("UID in precondition: ", *pre.uid, ", UID in object meta: ", md.uid()));
   }
   if (pre.resource_version && *pre.resource_version != md.resource_version()) {
-    return am::PreconditionError(name, absl::StrCat("ResourceVersion in precondition: ", *pre.resource_version,
-                                                    ", ResourceVersion in object meta: ", md.resource_version()));
+    return am::PreconditionError(name,
+                                 absl::StrCat("ResourceVersion in precondition: ", *pre.resource_version,
+                                              ", ResourceVersion in object meta: ", md.resource_version()));
   }
   return absl::OkStatus();
 }
@@ -523,7 +525,7 @@ void MemoryStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, Wri
       if (visible->Find(k) == cur) {
         run.push_back([done = std::move(done), cur = std::move(cur)] { done(cur); });
         answered = true;
-      break;
+        break;
       }
       const uint64_t cur_rv = am::ParseResourceVersion(cur->metadata().resource_version()).value_or(0);
       if (persister_ && cur_rv > visible->rv()) {
@@ -531,7 +533,7 @@ void MemoryStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, Wri
           UpdateStoredAsync(key, std::move(fn), std::move(done));
         });
         answered = true;
-      break;
+        break;
       }
       continue;  // it changed meanwhile: recompute
     }
@@ -601,8 +603,9 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(WatchOptions opt
   w->SetConsumer(consumer);
   if (!hub_.Register(w)) return am::ShuttingDownError();
   if (watchers_.size() >= watchers_prune_at_) {
-    watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(), [](const auto& p) { return p.expired(); }),
-                    watchers_.end());
+    watchers_.erase(
+        std::remove_if(watchers_.begin(), watchers_.end(), [](const auto& p) { return p.expired(); }),
+        watchers_.end());
     watchers_prune_at_ = std::max<size_t>(64, 2 * watchers_.size());
   }
   watchers_.push_back(w);

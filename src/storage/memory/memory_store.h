@@ -2,10 +2,11 @@
 // writes, the history ring and the watch hub. It is also the serving layer
 // that durable backends will persist through (a commit hook), so every
 // backend shares these semantics.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_MEMORY_MEMORY_STORE_H_
+#define DEVICEAPI_STORAGE_MEMORY_MEMORY_STORE_H_
 
-#include <memory>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,12 +36,12 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // (visible to later writers only) and a flusher thread syncs whatever is
   // staged as one batch, so writers that arrive during a sync share the next
   // one; no writer's thread waits for a sync (see the *Async writes).
-  static absl::StatusOr<std::shared_ptr<MemoryStore>> CreateWithPersister(const StoreConfig& config,
-                                                                          std::unique_ptr<Persister> persister);
+  static absl::StatusOr<std::shared_ptr<MemoryStore>> CreateWithPersister(
+      const StoreConfig& config, std::unique_ptr<Persister> persister);
 
   explicit MemoryStore(const StoreConfig& config, uint64_t start_rv);
-  MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial, std::unique_ptr<Persister> persister,
-              const std::vector<EventPtr>& history = {});
+  MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial,
+              std::unique_ptr<Persister> persister, const std::vector<EventPtr>& history = {});
   ~MemoryStore() override;
 
   absl::StatusOr<StoredPtr> Get(const ObjectKey& key, std::string_view rv) override;
@@ -174,3 +175,5 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
 };
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_MEMORY_MEMORY_STORE_H_

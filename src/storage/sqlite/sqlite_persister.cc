@@ -91,10 +91,11 @@ absl::StatusOr<SqliteTarget> ParseSqliteTarget(std::string_view path_and_query, 
       } else if (value == "normal") {
         out.options.synchronous = SqliteSync::kNormal;
       } else {
-        return absl::InvalidArgumentError(
-            Cat("sqlite datastore \"", out.path, "\": synchronous=\"", item.substr(eq == std::string_view::npos ? item.size() : eq + 1),
-                "\" is not supported: want synchronous=full (the default: every acknowledged write survives a "
-                "power loss) or synchronous=normal (faster; a power loss may drop the last writes)"));
+        return absl::InvalidArgumentError(Cat(
+            "sqlite datastore \"", out.path, "\": synchronous=\"",
+            item.substr(eq == std::string_view::npos ? item.size() : eq + 1),
+            "\" is not supported: want synchronous=full (the default: every acknowledged write survives a "
+            "power loss) or synchronous=normal (faster; a power loss may drop the last writes)"));
       }
     } else {
       return absl::InvalidArgumentError(Cat("sqlite datastore \"", out.path, "\": unknown setting \"", key,
@@ -129,8 +130,8 @@ absl::StatusOr<std::unique_ptr<SqlitePersister>> SqlitePersister::Open(const std
   const int rc = sqlite3_open_v2(path.c_str(), &sp->db_,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
-    return absl::FailedPreconditionError(
-        Cat("sqlite datastore \"", path, "\": cannot open: ", sp->db_ ? sqlite3_errmsg(sp->db_) : sqlite3_errstr(rc)));
+    return absl::FailedPreconditionError(Cat("sqlite datastore \"", path, "\": cannot open: ",
+                                             sp->db_ ? sqlite3_errmsg(sp->db_) : sqlite3_errstr(rc)));
   }
   sqlite3_extended_result_codes(sp->db_, 1);
   sqlite3_busy_timeout(sp->db_, static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
@@ -164,8 +165,8 @@ absl::Status SqlitePersister::Lock() {
     if (err == EWOULDBLOCK) {
       return absl::FailedPreconditionError(
           Cat("sqlite datastore \"", path_, "\" is in use by another process",
-              holder.empty() ? std::string() : Cat(" (pid ", holder, ")"), ": it holds the lock file \"", lock_path_,
-              "\"; only one device-api-server may use a database at a time"));
+              holder.empty() ? std::string() : Cat(" (pid ", holder, ")"), ": it holds the lock file \"",
+              lock_path_, "\"; only one device-api-server may use a database at a time"));
     }
     return absl::FailedPreconditionError(
         Cat("sqlite datastore \"", path_, "\": cannot lock \"", lock_path_, "\": ", std::strerror(err)));
@@ -184,27 +185,30 @@ absl::Status SqlitePersister::Lock() {
 absl::Status SqlitePersister::CheckExisting() {
   sqlite3_stmt* st = nullptr;
   auto unusable = [&](std::string_view what) {
-    return absl::DataLossError(Cat("sqlite datastore \"", path_, "\" is not a usable SQLite database (", what, ": ",
-                                   sqlite3_errmsg(db_),
-                                   "); it was left as it is: restore it from a backup, or move it away to start "
-                                   "with an empty store"));
+    return absl::DataLossError(Cat(
+        "sqlite datastore \"", path_, "\" is not a usable SQLite database (", what, ": ", sqlite3_errmsg(db_),
+        "); it was left as it is: restore it from a backup, or move it away to start "
+        "with an empty store"));
   };
-  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK) return unusable("read header");
+  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK)
+    return unusable("read header");
   int rc = sqlite3_step(st);
   const int version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
   sqlite3_finalize(st);
   if (rc != SQLITE_ROW) return unusable("read header");
   if (version > kSqliteSchemaVersion) {
     return absl::FailedPreconditionError(
-        Cat("sqlite datastore \"", path_, "\" has schema version ", version, ", newer than this device-api-server's (",
-            kSqliteSchemaVersion, "): it was written by a newer release; refusing to use it (the file was not "
+        Cat("sqlite datastore \"", path_, "\" has schema version ", version,
+            ", newer than this device-api-server's (", kSqliteSchemaVersion,
+            "): it was written by a newer release; refusing to use it (the file was not "
             "modified): run the newer release, or move the file away to start with an empty store"));
   }
   if (version < 0) return unusable(Cat("schema version ", version));
 
   // quick_check: the integrity check without the index-content cross-checks,
   // O(file size); it reads every page, so torn or scribbled pages show.
-  if (sqlite3_prepare_v2(db_, "PRAGMA quick_check", -1, &st, nullptr) != SQLITE_OK) return unusable("quick_check");
+  if (sqlite3_prepare_v2(db_, "PRAGMA quick_check", -1, &st, nullptr) != SQLITE_OK)
+    return unusable("quick_check");
   std::string problems;
   int lines = 0;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -216,10 +220,11 @@ absl::Status SqlitePersister::CheckExisting() {
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return unusable("quick_check");
   if (!problems.empty()) {
-    return absl::DataLossError(Cat("sqlite datastore \"", path_, "\" is corrupt (PRAGMA quick_check: ", problems,
-                                   lines > 5 ? Cat("; ", lines - 5, " more") : std::string(),
-                                   "); it was left as it is: restore it from a backup, or move it away to start "
-                                   "with an empty store"));
+    return absl::DataLossError(
+        Cat("sqlite datastore \"", path_, "\" is corrupt (PRAGMA quick_check: ", problems,
+            lines > 5 ? Cat("; ", lines - 5, " more") : std::string(),
+            "); it was left as it is: restore it from a backup, or move it away to start "
+            "with an empty store"));
   }
   return absl::OkStatus();
 }
@@ -240,7 +245,8 @@ absl::Status SqlitePersister::Setup() {
   }
   const char* sync =
       options_.synchronous == SqliteSync::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
-  const std::string schema = Cat("BEGIN IMMEDIATE;", kSchema, "PRAGMA user_version=", kSqliteSchemaVersion, ";COMMIT;");
+  const std::string schema =
+      Cat("BEGIN IMMEDIATE;", kSchema, "PRAGMA user_version=", kSqliteSchemaVersion, ";COMMIT;");
   for (const char* sql : {sync, "PRAGMA foreign_keys=OFF", schema.c_str()}) {
     if (auto s = Exec(sql); !s.ok()) {
       if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -261,7 +267,8 @@ absl::Status SqlitePersister::Setup() {
       {"INSERT INTO meta(key, value) VALUES('rv', ?1) "
        "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
        &set_rv_},
-      {"INSERT INTO history(rv, type, ns, name, time_us, data, prev_rv, prev) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      {"INSERT INTO history(rv, type, ns, name, time_us, data, prev_rv, prev) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+       "?7, ?8)",
        &add_event_},
       {"DELETE FROM history WHERE rv <= ?1", &compact_},
   };
@@ -353,7 +360,8 @@ absl::StatusOr<PersistedState> SqlitePersister::Load() {
   sqlite3_finalize(st);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("load resource version");
   // Never start below an RV some stored object or event carries.
-  for (const auto& o : out.objects) out.last_rv = std::max(out.last_rv, ParseRv(o->metadata().resource_version()));
+  for (const auto& o : out.objects)
+    out.last_rv = std::max(out.last_rv, ParseRv(o->metadata().resource_version()));
   if (!history_.empty()) out.last_rv = std::max(out.last_rv, history_.back().rv);
   return out;
 }
@@ -363,11 +371,13 @@ absl::Status SqlitePersister::WriteEvent(const Event& ev) {
   const grpc::Slice& data = ev.object->bytes();
   absl::Status s;
   if (ev.type == EventType::kDeleted) {
-    sqlite3_bind_text(delete_, 1, md.namespace_().data(), static_cast<int>(md.namespace_().size()), SQLITE_STATIC);
+    sqlite3_bind_text(delete_, 1, md.namespace_().data(), static_cast<int>(md.namespace_().size()),
+                      SQLITE_STATIC);
     sqlite3_bind_text(delete_, 2, md.name().data(), static_cast<int>(md.name().size()), SQLITE_STATIC);
     s = Step(delete_, "delete");
   } else {
-    sqlite3_bind_text(upsert_, 1, md.namespace_().data(), static_cast<int>(md.namespace_().size()), SQLITE_STATIC);
+    sqlite3_bind_text(upsert_, 1, md.namespace_().data(), static_cast<int>(md.namespace_().size()),
+                      SQLITE_STATIC);
     sqlite3_bind_text(upsert_, 2, md.name().data(), static_cast<int>(md.name().size()), SQLITE_STATIC);
     sqlite3_bind_int64(upsert_, 3, static_cast<sqlite3_int64>(ev.rv));
     sqlite3_bind_blob(upsert_, 4, data.begin(), static_cast<int>(data.size()), SQLITE_STATIC);
@@ -376,13 +386,15 @@ absl::Status SqlitePersister::WriteEvent(const Event& ev) {
   if (!s.ok()) return s;
   sqlite3_bind_int64(add_event_, 1, static_cast<sqlite3_int64>(ev.rv));
   sqlite3_bind_int(add_event_, 2, static_cast<int>(ev.type));
-  sqlite3_bind_text(add_event_, 3, md.namespace_().data(), static_cast<int>(md.namespace_().size()), SQLITE_STATIC);
+  sqlite3_bind_text(add_event_, 3, md.namespace_().data(), static_cast<int>(md.namespace_().size()),
+                    SQLITE_STATIC);
   sqlite3_bind_text(add_event_, 4, md.name().data(), static_cast<int>(md.name().size()), SQLITE_STATIC);
   sqlite3_bind_int64(add_event_, 5, absl::ToUnixMicros(ev.time));
   sqlite3_bind_blob(add_event_, 6, data.begin(), static_cast<int>(data.size()), SQLITE_STATIC);
   if (ev.prev) {
     const grpc::Slice& prev = ev.prev->bytes();
-    sqlite3_bind_int64(add_event_, 7, static_cast<sqlite3_int64>(ParseRv(ev.prev->metadata().resource_version())));
+    sqlite3_bind_int64(add_event_, 7,
+                       static_cast<sqlite3_int64>(ParseRv(ev.prev->metadata().resource_version())));
     sqlite3_bind_blob(add_event_, 8, prev.begin(), static_cast<int>(prev.size()), SQLITE_STATIC);
   }  // else both stay NULL
   return Step(add_event_, "record event");
@@ -436,7 +448,8 @@ absl::Status SqlitePersister::RecordRv(uint64_t rv) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<EventPtr>> SqlitePersister::LoadHistory(size_t max_events, absl::Duration max_age) {
+absl::StatusOr<std::vector<EventPtr>> SqlitePersister::LoadHistory(size_t max_events,
+                                                                   absl::Duration max_age) {
   std::vector<EventPtr> out;
   if (max_events == 0 || history_.empty()) return out;
   // The window: the newest max_events rows, less the prefix older than max_age.
@@ -446,8 +459,9 @@ absl::StatusOr<std::vector<EventPtr>> SqlitePersister::LoadHistory(size_t max_ev
   const uint64_t from_rv = history_[first].rv;
 
   sqlite3_stmt* st = nullptr;
-  if (auto s = Prepare("SELECT rv, type, time_us, data, prev_rv, prev, ns, name FROM history WHERE rv >= ?1 ORDER BY rv",
-                       &st);
+  if (auto s = Prepare(
+          "SELECT rv, type, time_us, data, prev_rv, prev, ns, name FROM history WHERE rv >= ?1 ORDER BY rv",
+          &st);
       !s.ok()) {
     return s;
   }

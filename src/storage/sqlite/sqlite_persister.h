@@ -22,7 +22,8 @@
 // (<path>.lock, flock) keeps a second process off the database; the file is
 // checked (schema version, PRAGMA quick_check) before anything writes to it,
 // and refused untouched when it fails.
-#pragma once
+#ifndef DEVICEAPI_STORAGE_SQLITE_SQLITE_PERSISTER_H_
+#define DEVICEAPI_STORAGE_SQLITE_SQLITE_PERSISTER_H_
 
 #include <cstdint>
 #include <deque>
@@ -72,7 +73,8 @@ struct SqliteTarget {
   std::string path;
   SqliteOptions options;
 };
-absl::StatusOr<SqliteTarget> ParseSqliteTarget(std::string_view path_and_query, const SqliteOptions& base = {});
+absl::StatusOr<SqliteTarget> ParseSqliteTarget(std::string_view path_and_query,
+                                               const SqliteOptions& base = {});
 
 class SqlitePersister : public Persister {
  public:
@@ -151,3 +153,5 @@ absl::StatusOr<StorePtr> OpenSqliteStore(const std::string& path_and_query, cons
                                          const SqliteOptions& options = {});
 
 }  // namespace deviceapi::storage
+
+#endif  // DEVICEAPI_STORAGE_SQLITE_SQLITE_PERSISTER_H_

@@ -67,8 +67,7 @@ TEST(ErrorsTest, OtherConstructors) {
             "The provided continue parameter is too old to display a consistent list result. You "
             "can start a new list without the continue parameter.");
   EXPECT_EQ(TooLargeResourceVersionError(20, 10).code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(TooLargeResourceVersionError(20, 10).message(),
-            "Too large resource version: 20, current: 10");
+  EXPECT_EQ(TooLargeResourceVersionError(20, 10).message(), "Too large resource version: 20, current: 10");
   EXPECT_EQ(TooManyObjectsError(4096).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(TooManyObjectsError(4096).message().find("4096"), absl::string_view::npos);
   EXPECT_EQ(ShuttingDownError().code(), absl::StatusCode::kUnavailable);

@@ -53,8 +53,8 @@ TEST(FieldSelectorTest, UnsupportedField) {
 
 // Terms without an operator, empty terms and bad escapes are INVALID_ARGUMENT.
 TEST(FieldSelectorTest, SyntaxErrors) {
-  for (const char* bad : {"metadata.name", "metadata.name=a,", ",metadata.name=a",
-                          "metadata.name=a\\x", "=a"}) {
+  for (const char* bad :
+       {"metadata.name", "metadata.name=a,", ",metadata.name=a", "metadata.name=a\\x", "=a"}) {
     auto s = FieldSelector::Parse(bad);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << bad;

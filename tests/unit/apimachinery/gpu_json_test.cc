@@ -85,9 +85,9 @@ TEST(GpuJsonTest, AcceptsProtoNames) {
 
 // Unknown fields, wrong types, bad timestamps and malformed JSON are INVALID_ARGUMENT.
 TEST(GpuJsonTest, RejectsBadInput) {
-  for (const char* bad : {R"({"metadata":{"nam":"x"}})", R"({"spec":{"memoryBytes":"abc"}})",
-                          R"({"spec":{"numaNode":"x"}})", R"({"metadata":{"creationTimestamp":"yesterday"}})",
-                          R"({"metadata":)", "[]", "", "null"}) {
+  for (const char* bad :
+       {R"({"metadata":{"nam":"x"}})", R"({"spec":{"memoryBytes":"abc"}})", R"({"spec":{"numaNode":"x"}})",
+        R"({"metadata":{"creationTimestamp":"yesterday"}})", R"({"metadata":)", "[]", "", "null"}) {
     auto gpu = GpuFromJson(bad);
     ASSERT_FALSE(gpu.ok()) << bad;
     EXPECT_EQ(gpu.status().code(), absl::StatusCode::kInvalidArgument) << bad;
@@ -98,8 +98,7 @@ TEST(GpuJsonTest, RejectsBadInput) {
 TEST(GpuJsonTest, UnknownFieldNamed) {
   auto gpu = GpuFromJson(R"({"spec":{"colour":"green"}})");
   ASSERT_FALSE(gpu.ok());
-  EXPECT_NE(std::string(gpu.status().message()).find("colour"), std::string::npos)
-      << gpu.status();
+  EXPECT_NE(std::string(gpu.status().message()).find("colour"), std::string::npos) << gpu.status();
 }
 
 // A timestamp JSON cannot represent fails cleanly on output.

@@ -96,10 +96,9 @@ TEST(LabelSelectorTest, RequirementsAreAnded) {
   const char* sel = "zone=a, tier in (gold,silver),!maint,arch!=arm, example.com/team";
   EXPECT_TRUE(Match(sel, L({{"zone", "a"}, {"tier", "gold"}, {"example.com/team", "x"}})));
   EXPECT_FALSE(Match(sel, L({{"zone", "a"}, {"tier", "gold"}})));
-  EXPECT_FALSE(Match(sel, L({{"zone", "a"}, {"tier", "gold"}, {"example.com/team", "x"},
-                             {"maint", "true"}})));
-  EXPECT_FALSE(Match(sel, L({{"zone", "a"}, {"tier", "gold"}, {"example.com/team", "x"},
-                             {"arch", "arm"}})));
+  EXPECT_FALSE(
+      Match(sel, L({{"zone", "a"}, {"tier", "gold"}, {"example.com/team", "x"}, {"maint", "true"}})));
+  EXPECT_FALSE(Match(sel, L({{"zone", "a"}, {"tier", "gold"}, {"example.com/team", "x"}, {"arch", "arm"}})));
 }
 
 // Keywords are values in value position.
@@ -121,8 +120,8 @@ TEST(LabelSelectorTest, StringIsCanonical) {
 
 // Syntax errors are INVALID_ARGUMENT "invalid label selector ...".
 TEST(LabelSelectorTest, SyntaxErrors) {
-  for (const char* bad : {"a=b,", ",a", "a b", "a in b", "a in (b", "a in (b c)", "a=(b)",
-                          "a=b=c", "!", "!a=b", "=b", "in=a", "a notin", "(a)", "a==", "a!="}) {
+  for (const char* bad : {"a=b,", ",a", "a b", "a in b", "a in (b", "a in (b c)", "a=(b)", "a=b=c", "!",
+                          "!a=b", "=b", "in=a", "a notin", "(a)", "a==", "a!="}) {
     auto s = LabelSelector::Parse(bad);
     if (std::string_view(bad) == "a==" || std::string_view(bad) == "a!=") {
       // `a==` and `a!=` compare against the empty value, as in Kubernetes.
@@ -131,15 +130,15 @@ TEST(LabelSelectorTest, SyntaxErrors) {
     }
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_EQ(s.status().message().rfind("invalid label selector", 0), 0u)
-        << bad << ": " << s.status();
+    EXPECT_EQ(s.status().message().rfind("invalid label selector", 0), 0u) << bad << ": " << s.status();
   }
 }
 
 // Bad keys and values are INVALID_ARGUMENT "unable to parse requirement: ...".
 TEST(LabelSelectorTest, ValidationErrors) {
   for (const char* bad : {"-a=b", "a/b/c=d", "a=-b", "a in (x,-y)", "Exa_mple.com/a=b",
-                          "k=" "0123456789012345678901234567890123456789012345678901234567890123",
+                          "k="
+                          "0123456789012345678901234567890123456789012345678901234567890123",
                           "a in ()", "a>b", "a<1.5", "/a=b"}) {
     auto s = LabelSelector::Parse(bad);
     ASSERT_FALSE(s.ok()) << bad;

@@ -27,8 +27,7 @@ v1::Gpu Current() {
 void ExpectUnprocessable(const absl::StatusOr<v1::Gpu>& r) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(std::string(r.status().message()).rfind("unprocessable content: ", 0), 0u)
-      << r.status();
+  EXPECT_EQ(std::string(r.status().message()).rfind("unprocessable content: ", 0), 0u) << r.status();
 }
 
 // Both media types and their aliases are recognised.
@@ -41,8 +40,8 @@ TEST(PatchTest, ParsePatchType) {
 
 // Other types are INVALID_ARGUMENT starting "unsupported media type: <type>".
 TEST(PatchTest, UnsupportedType) {
-  for (const char* t : {"application/strategic-merge-patch+json", "application/apply-patch+yaml",
-                        "", "MERGE"}) {
+  for (const char* t :
+       {"application/strategic-merge-patch+json", "application/apply-patch+yaml", "", "MERGE"}) {
     auto r = ParsePatchType(t);
     ASSERT_FALSE(r.ok()) << t;
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -135,10 +134,10 @@ TEST(PatchTest, JsonTestOp) {
 
 // Operations on missing paths and malformed operations are rejected.
 TEST(PatchTest, JsonBadOperations) {
-  ExpectUnprocessable(ApplyPatch(Current(), PatchType::kJson,
-                                 R"([{"op":"remove","path":"/metadata/labels/nope"}])"));
-  ExpectUnprocessable(ApplyPatch(Current(), PatchType::kJson,
-                                 R"([{"op":"replace","path":"/spec/nope/deeper","value":1}])"));
+  ExpectUnprocessable(
+      ApplyPatch(Current(), PatchType::kJson, R"([{"op":"remove","path":"/metadata/labels/nope"}])"));
+  ExpectUnprocessable(
+      ApplyPatch(Current(), PatchType::kJson, R"([{"op":"replace","path":"/spec/nope/deeper","value":1}])"));
   ExpectUnprocessable(ApplyPatch(Current(), PatchType::kJson, R"([{"op":"frobnicate","path":"/"}])"));
   ExpectUnprocessable(ApplyPatch(Current(), PatchType::kJson, R"([{"path":"/spec"}])"));
   ExpectUnprocessable(ApplyPatch(Current(), PatchType::kJson, R"({"op":"add"})"));
@@ -155,12 +154,10 @@ TEST(PatchTest, MalformedJson) {
 
 // A patch that yields a value of the wrong type is rejected.
 TEST(PatchTest, WrongTypeResult) {
-  ExpectUnprocessable(
-      ApplyPatch(Current(), PatchType::kMerge, R"({"spec":{"memoryBytes":"abc"}})"));
+  ExpectUnprocessable(ApplyPatch(Current(), PatchType::kMerge, R"({"spec":{"memoryBytes":"abc"}})"));
   ExpectUnprocessable(ApplyPatch(Current(), PatchType::kMerge, R"({"spec":"nope"})"));
   ExpectUnprocessable(ApplyPatch(Current(), PatchType::kMerge, R"([1,2])"));
-  ExpectUnprocessable(
-      ApplyPatch(Current(), PatchType::kJson, R"([{"op":"replace","path":"","value":5}])"));
+  ExpectUnprocessable(ApplyPatch(Current(), PatchType::kJson, R"([{"op":"replace","path":"","value":5}])"));
 }
 
 // A patch that introduces an unknown field is rejected and names it.
@@ -178,8 +175,7 @@ TEST(PatchTest, DeepNestingRefused) {
 
 // Non-UTF-8 bytes do not escape as exceptions.
 TEST(PatchTest, InvalidUtf8) {
-  ExpectUnprocessable(
-      ApplyPatch(Current(), PatchType::kMerge, "{\"spec\":{\"productName\":\"\xff\xfe\"}}"));
+  ExpectUnprocessable(ApplyPatch(Current(), PatchType::kMerge, "{\"spec\":{\"productName\":\"\xff\xfe\"}}"));
 }
 
 }  // namespace

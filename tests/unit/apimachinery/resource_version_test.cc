@@ -23,8 +23,7 @@ TEST(ResourceVersionTest, RejectsNonDecimal) {
     ASSERT_FALSE(rv.ok()) << bad;
     EXPECT_EQ(rv.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(rv.status().message(),
-              std::string("invalid resource version \"") + bad +
-                  "\": must be a decimal unsigned integer");
+              std::string("invalid resource version \"") + bad + "\": must be a decimal unsigned integer");
   }
 }
 
@@ -36,8 +35,8 @@ TEST(ResourceVersionTest, RejectsOverflow) {
 
 // Format and Parse round-trip.
 TEST(ResourceVersionTest, FormatRoundTrips) {
-  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{1234567890123},
-                     std::numeric_limits<uint64_t>::max()}) {
+  for (uint64_t v :
+       {uint64_t{0}, uint64_t{1}, uint64_t{1234567890123}, std::numeric_limits<uint64_t>::max()}) {
     EXPECT_EQ(*ParseResourceVersion(FormatResourceVersion(v)), v);
   }
   EXPECT_EQ(FormatResourceVersion(17), "17");

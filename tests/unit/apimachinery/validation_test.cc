@@ -25,9 +25,9 @@ std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
 // Lowercase DNS subdomains and GPU-/MIG- UUID forms are valid names.
 TEST(ValidationTest, GoodNames) {
-  for (const char* name : {"gpu-a1b2c3d4-0000-1111-2222-333344445555", "gpu0", "a", "0",
-                           "node-1.gpu-0", "GPU-A1B2C3D4-0000-1111-2222-333344445555",
-                           "GPU-6a0b7c5d-1e2f", "GPU-abc", "MIG-0a1b-FF"}) {
+  for (const char* name :
+       {"gpu-a1b2c3d4-0000-1111-2222-333344445555", "gpu0", "a", "0", "node-1.gpu-0",
+        "GPU-A1B2C3D4-0000-1111-2222-333344445555", "GPU-6a0b7c5d-1e2f", "GPU-abc", "MIG-0a1b-FF"}) {
     EXPECT_TRUE(ValidateObjectName(name).ok()) << name << ": " << ValidateObjectName(name);
   }
   EXPECT_TRUE(ValidateObjectName(std::string(253, 'a')).ok());
@@ -35,12 +35,11 @@ TEST(ValidationTest, GoodNames) {
 
 // Empty, slashes, "..", spaces, upper case outside GPU-, and over-long names are invalid.
 TEST(ValidationTest, BadNames) {
-  for (std::string name : {std::string(""), std::string("a/b"), std::string(".."),
-                           std::string("../etc"), std::string("has space"), std::string("UPPER"),
-                           std::string("GPU-"), std::string("GPU-xyz"), std::string("GPU-12/3"),
-                           std::string("gpu-"), std::string("-gpu"), std::string("a..b"),
-                           std::string("Gpu-abc"), std::string("GPU-12 34"), std::string(254, 'a'),
-                           "GPU-" + std::string(250, 'a')}) {
+  for (std::string name : {std::string(""), std::string("a/b"), std::string(".."), std::string("../etc"),
+                           std::string("has space"), std::string("UPPER"), std::string("GPU-"),
+                           std::string("GPU-xyz"), std::string("GPU-12/3"), std::string("gpu-"),
+                           std::string("-gpu"), std::string("a..b"), std::string("Gpu-abc"),
+                           std::string("GPU-12 34"), std::string(254, 'a'), "GPU-" + std::string(250, 'a')}) {
     absl::Status s = ValidateObjectName(name);
     ASSERT_FALSE(s.ok()) << name;
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << name;
@@ -66,8 +65,8 @@ TEST(ValidationTest, Namespaces) {
   EXPECT_TRUE(ValidateNamespace("default").ok());
   EXPECT_TRUE(ValidateNamespace("kube-system").ok());
   EXPECT_TRUE(ValidateNamespace(std::string(63, 'n')).ok());
-  for (std::string ns : {std::string(""), std::string("a.b"), std::string("Default"),
-                         std::string("a/b"), std::string(64, 'n'), std::string("-a")}) {
+  for (std::string ns : {std::string(""), std::string("a.b"), std::string("Default"), std::string("a/b"),
+                         std::string(64, 'n'), std::string("-a")}) {
     absl::Status s = ValidateNamespace(ns);
     ASSERT_FALSE(s.ok()) << ns;
     EXPECT_NE(Msg(s).find("metadata.namespace"), std::string::npos) << s;
@@ -90,8 +89,7 @@ TEST(ValidationTest, Labels) {
     ASSERT_EQ(errs.size(), 1u) << key;
     EXPECT_EQ(errs[0].field, "metadata.labels") << key;
   }
-  for (std::string value : {std::string("-v"), std::string("a b"), std::string("v/"),
-                            std::string(64, 'v')}) {
+  for (std::string value : {std::string("-v"), std::string("a b"), std::string("v/"), std::string(64, 'v')}) {
     google::protobuf::Map<std::string, std::string> m;
     m["k"] = value;
     auto errs = ValidateLabels(m, "metadata.labels");
@@ -124,8 +122,7 @@ TEST(ValidationTest, MetadataTooLarge) {
   absl::Status s = ValidateGpu(gpu, Limits{});
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(Msg(s).find("metadata: Too long: must have at most 262144 bytes"), std::string::npos)
-      << s;
+  EXPECT_NE(Msg(s).find("metadata: Too long: must have at most 262144 bytes"), std::string::npos) << s;
 }
 
 // Annotations count towards the same metadata budget, which is configurable.
@@ -163,11 +160,11 @@ TEST(ValidationTest, ConditionTypesAndStatuses) {
     c->set_status(st);
   };
   add("Ready", "True");
-  add("Ready", "False");      // duplicate
-  add("", "True");            // missing type
-  add("bad type", "True");    // not a qualified name
-  add("Other", "true");       // wrong case
-  add("Third", "");           // missing status
+  add("Ready", "False");    // duplicate
+  add("", "True");          // missing type
+  add("bad type", "True");  // not a qualified name
+  add("Other", "true");     // wrong case
+  add("Third", "");         // missing status
   auto errs = ValidateConditions(status, Limits{});
   ASSERT_EQ(errs.size(), 5u);
   EXPECT_EQ(errs[0].ToString(), "status.conditions[1].type: Duplicate value: \"Ready\"");
@@ -197,24 +194,21 @@ TEST(ValidationTest, ConditionFields) {
     ASSERT_EQ(errs.size(), 1u) << bad;
     EXPECT_EQ(errs[0].field, "status.conditions[0].reason");
   }
-  EXPECT_EQ(one([](v1::Condition* c, v1::GpuStatus*) { c->set_reason("A" + std::string(1024, 'a')); })
-                .size(),
+  EXPECT_EQ(one([](v1::Condition* c, v1::GpuStatus*) { c->set_reason("A" + std::string(1024, 'a')); }).size(),
             1u);
-  EXPECT_EQ(one([](v1::Condition* c, v1::GpuStatus*) { c->set_message(std::string(32769, 'm')); })
-                .at(0)
-                .field,
-            "status.conditions[0].message");
-  EXPECT_TRUE(one([](v1::Condition* c, v1::GpuStatus*) { c->set_message(std::string(32768, 'm')); })
-                  .empty());
+  EXPECT_EQ(
+      one([](v1::Condition* c, v1::GpuStatus*) { c->set_message(std::string(32769, 'm')); }).at(0).field,
+      "status.conditions[0].message");
+  EXPECT_TRUE(one([](v1::Condition* c, v1::GpuStatus*) { c->set_message(std::string(32768, 'm')); }).empty());
   EXPECT_EQ(one([](v1::Condition* c, v1::GpuStatus*) { c->set_observed_generation(-1); }).at(0).field,
             "status.conditions[0].observedGeneration");
-  EXPECT_EQ(one([](v1::Condition*, v1::GpuStatus* s) {
-              s->set_recommended_action(std::string(1025, 'r'));
-            }).at(0).field,
+  EXPECT_EQ(one([](v1::Condition*, v1::GpuStatus* s) { s->set_recommended_action(std::string(1025, 'r')); })
+                .at(0)
+                .field,
             "status.recommendedAction");
-  EXPECT_EQ(one([](v1::Condition* c, v1::GpuStatus*) {
-              c->mutable_last_transition_time()->set_nanos(-1);
-            }).at(0).field,
+  EXPECT_EQ(one([](v1::Condition* c, v1::GpuStatus*) { c->mutable_last_transition_time()->set_nanos(-1); })
+                .at(0)
+                .field,
             "status.conditions[0].lastTransitionTime");
 }
 

@@ -22,9 +22,8 @@ TEST(ParseGoDurationTest, AcceptsGoSyntax) {
       {"500ms", absl::Milliseconds(500)},
       {"1.5h", absl::Minutes(90)},
       {"10m", absl::Minutes(10)},
-      {"1h2m3s4ms5us6ns", absl::Hours(1) + absl::Minutes(2) + absl::Seconds(3) +
-                              absl::Milliseconds(4) + absl::Microseconds(5) +
-                              absl::Nanoseconds(6)},
+      {"1h2m3s4ms5us6ns", absl::Hours(1) + absl::Minutes(2) + absl::Seconds(3) + absl::Milliseconds(4) +
+                              absl::Microseconds(5) + absl::Nanoseconds(6)},
       {"3\xC2\xB5s", absl::Microseconds(3)},
       {".5s", absl::Milliseconds(500)},
       {"1.s", absl::Seconds(1)},
@@ -43,8 +42,7 @@ TEST(ParseGoDurationTest, AcceptsGoSyntax) {
 TEST(ParseGoDurationTest, RejectsMalformedText) {
   EXPECT_THAT(ParseGoDuration("").status().message(), HasSubstr("time: invalid duration \"\""));
   EXPECT_THAT(ParseGoDuration("abc").status().message(), HasSubstr("invalid duration \"abc\""));
-  EXPECT_THAT(ParseGoDuration("5").status().message(),
-              HasSubstr("time: missing unit in duration \"5\""));
+  EXPECT_THAT(ParseGoDuration("5").status().message(), HasSubstr("time: missing unit in duration \"5\""));
   EXPECT_THAT(ParseGoDuration("1d").status().message(),
               HasSubstr("time: unknown unit \"d\" in duration \"1d\""));
   EXPECT_FALSE(ParseGoDuration(".s").ok());

@@ -91,14 +91,13 @@ TEST(ParseServerOptionsTest, DefaultServerOptionsAreValid) {
 
 // Every flag is read and converted to its typed field.
 TEST(ParseServerOptionsTest, ParsesEveryFlag) {
-  absl::StatusOr<ParseResult> r = Parse({
-      "--bind-address=unix:///tmp/x/api.sock", "--health-probe-bind-address=127.0.0.1:0",
-      "--metrics-bind-address", "[::1]:0", "--shutdown-grace-period=1m30s",
-      "--shutdown-delay=500ms", "--hostname-override=Node-A.Example", "--max-recv-msg-size=1024",
-      "--max-send-msg-size=2048", "--max-streams-per-connection=7", "--socket-mode=0600",
-      "--watch-history-size=5", "--watch-history-age=1h", "--watch-queue-size=3",
-      "--watch-bookmark-interval=250ms", "--max-objects=9", "--max-conditions=2", "-v=4",
-      "--log-format=json"});
+  absl::StatusOr<ParseResult> r =
+      Parse({"--bind-address=unix:///tmp/x/api.sock", "--health-probe-bind-address=127.0.0.1:0",
+             "--metrics-bind-address", "[::1]:0", "--shutdown-grace-period=1m30s", "--shutdown-delay=500ms",
+             "--hostname-override=Node-A.Example", "--max-recv-msg-size=1024", "--max-send-msg-size=2048",
+             "--max-streams-per-connection=7", "--socket-mode=0600", "--watch-history-size=5",
+             "--watch-history-age=1h", "--watch-queue-size=3", "--watch-bookmark-interval=250ms",
+             "--max-objects=9", "--max-conditions=2", "-v=4", "--log-format=json"});
   ASSERT_TRUE(r.ok()) << r.status();
   const ServerOptions& o = r->options;
   EXPECT_EQ(o.socket_path, "/tmp/x/api.sock");
@@ -199,8 +198,7 @@ TEST(ParseServerOptionsTest, BadDurations) {
   EXPECT_THAT(ParseError({"--shutdown-grace-period=abc"}),
               HasSubstr("invalid argument \"abc\" for \"--shutdown-grace-period\" flag: time: "
                         "invalid duration \"abc\""));
-  EXPECT_THAT(ParseError({"--watch-history-age=10"}),
-              HasSubstr("time: missing unit in duration \"10\""));
+  EXPECT_THAT(ParseError({"--watch-history-age=10"}), HasSubstr("time: missing unit in duration \"10\""));
   EXPECT_THAT(ParseError({"--watch-bookmark-interval=1d"}), HasSubstr("unknown unit \"d\""));
 }
 

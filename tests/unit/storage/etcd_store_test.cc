@@ -229,7 +229,8 @@ TEST(EtcdStore, RelistAfterCompactionWhileAway) {
   ASSERT_FALSE(store->Ready().ok());
   EXPECT_THAT(std::string(store->Ready().message()), HasSubstr("etcd"));
   etcd->Restart();
-  const int64_t r_change = etcd->Put("/relist/gpus/default/gpu-change", Gpu("gpu-change", "v2").SerializeAsString());
+  const int64_t r_change =
+      etcd->Put("/relist/gpus/default/gpu-change", Gpu("gpu-change", "v2").SerializeAsString());
   const int64_t r_new = etcd->Put("/relist/gpus/default/gpu-new", Gpu("gpu-new").SerializeAsString());
   const int64_t r_del = etcd->Delete("/relist/gpus/default/gpu-drop");
   etcd->Compact(r_del);

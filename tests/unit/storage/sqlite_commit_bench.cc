@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
   for (SqliteSync sync : {SqliteSync::kFull, SqliteSync::kNormal}) {
     const double single = Run(tmpl, sync, 1, events, conditions);
     const double batched = Run(tmpl, sync, 16, events, conditions);
-    std::printf("%-10s %14.0f %16.0f %7.1fx\n", sync == SqliteSync::kFull ? "FULL" : "NORMAL", single, batched,
-                batched / single);
+    std::printf("%-10s %14.0f %16.0f %7.1fx\n", sync == SqliteSync::kFull ? "FULL" : "NORMAL", single,
+                batched, batched / single);
   }
   std::error_code ec;
   std::filesystem::remove_all(tmpl, ec);

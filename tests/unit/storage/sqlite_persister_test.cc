@@ -359,7 +359,8 @@ TEST(SqlitePersister, HistoryWindowByAge) {
   EventMaker m;
   const absl::Time now = absl::Now();
   std::vector<EventPtr> evs;
-  for (int i = 0; i < 5; ++i) evs.push_back(m.Next(EventType::kAdded, "old-" + std::to_string(i), now - absl::Hours(2)));
+  for (int i = 0; i < 5; ++i)
+    evs.push_back(m.Next(EventType::kAdded, "old-" + std::to_string(i), now - absl::Hours(2)));
   for (int i = 0; i < 3; ++i) evs.push_back(m.Next(EventType::kAdded, "new-" + std::to_string(i), now));
   {
     // A wide window while writing: everything is kept.
@@ -516,9 +517,10 @@ TEST(SqlitePersister, LoadTimeOf1024Gpus) {
   const absl::Duration history = absl::Now() - t0;
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(h->size(), 1024u);
-  std::printf("load: 1024 GPUs x 32 conditions (%.1f MB on disk): store open+check+load %.1f ms; "
-              "LoadHistory(1024 events) %.1f ms\n",
-              static_cast<double>(size) / 1e6, absl::ToDoubleMilliseconds(open), absl::ToDoubleMilliseconds(history));
+  std::printf(
+      "load: 1024 GPUs x 32 conditions (%.1f MB on disk): store open+check+load %.1f ms; "
+      "LoadHistory(1024 events) %.1f ms\n",
+      static_cast<double>(size) / 1e6, absl::ToDoubleMilliseconds(open), absl::ToDoubleMilliseconds(history));
   EXPECT_LT(open, absl::Seconds(2));
   EXPECT_LT(history, absl::Seconds(2));
 }

@@ -205,7 +205,8 @@ TEST(SqliteStore, CorruptDatabaseFailsStartup) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE", nullptr, nullptr,
+                 nullptr);
     sqlite3_close(db);
   }
   const auto size = std::filesystem::file_size(path);

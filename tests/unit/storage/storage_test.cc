@@ -77,11 +77,15 @@ TEST(Snapshot, CopyOnWrite) {
 TEST(Watcher, EnterAndLeave) {
   Filter f;
   f.label = *apimachinery::LabelSelector::Parse("pool=a");
-  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "a"), Obj("x", 1, "b"))), EventType::kAdded);
-  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "b"), Obj("x", 1, "a"))), EventType::kDeleted);
-  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "a"), Obj("x", 1, "a"))), EventType::kModified);
+  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "a"), Obj("x", 1, "b"))),
+            EventType::kAdded);
+  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "b"), Obj("x", 1, "a"))),
+            EventType::kDeleted);
+  EXPECT_EQ(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "a"), Obj("x", 1, "a"))),
+            EventType::kModified);
   EXPECT_FALSE(VisibleAs(f, *Ev(2, EventType::kModified, Obj("x", 2, "b"), Obj("x", 1, "b"))));
-  EXPECT_EQ(VisibleAs(f, *Ev(3, EventType::kDeleted, Obj("x", 3, "a"), Obj("x", 2, "a"))), EventType::kDeleted);
+  EXPECT_EQ(VisibleAs(f, *Ev(3, EventType::kDeleted, Obj("x", 3, "a"), Obj("x", 2, "a"))),
+            EventType::kDeleted);
   EXPECT_FALSE(VisibleAs(f, *Ev(3, EventType::kDeleted, Obj("x", 3, "b"), Obj("x", 2, "b"))));
 }
 
