@@ -12,7 +12,14 @@ RUN_DIR := $(CURDIR)/run
 RUN_ARGS ?=
 DATASTORE ?= sqlite://$(RUN_DIR)/state.db
 
-.PHONY: all deps configure build run test clean format asan bench
+CLANG_BUILD_DIR ?= build-clang
+CLANG_FORMAT ?= clang-format-14
+CLANG_TIDY ?= run-clang-tidy-14
+# What clang-format and clang-tidy look at: our C++ (tracked files only; nothing generated).
+CXX_SOURCES = $(shell git ls-files '*.cc' '*.h')
+TIDY_SOURCES = $(shell git ls-files 'src/*.cc' 'cmd/*.cc')
+
+.PHONY: all deps configure build run test clean format lint thread-safety tidy asan bench
 
 all: build
 
@@ -43,8 +50,28 @@ test: build
 asan:
 	$(MAKE) test BUILD_DIR=build-asan CMAKE_FLAGS="-DDEVICEAPI_SANITIZE=address,undefined"
 
+# Rewrites every C++ file in the style of .clang-format.
+format:
+	$(CLANG_FORMAT) -i $(CXX_SOURCES)
+
+# Fails on any file that `make format` would change.
+lint: deps
+	$(CLANG_FORMAT) --dry-run -Werror $(CXX_SOURCES)
+
+# A clang build of everything (tests included) with -Wthread-safety -Werror: every ABSL_GUARDED_BY,
+# ABSL_EXCLUSIVE_LOCKS_REQUIRED and ABSL_LOCKS_EXCLUDED is checked at compile time.
+thread-safety: deps
+	cmake -S . -B $(CLANG_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DDEVICEAPI_THREAD_SAFETY=ON -DDEVICEAPI_WERROR=ON $(CMAKE_FLAGS)
+	ninja -C $(CLANG_BUILD_DIR) -j$(JOBS)
+
+# clang-tidy (.clang-tidy) over the product's sources, with the clang build's compile commands.
+tidy: thread-safety
+	$(CLANG_TIDY) -quiet -j$(JOBS) -p $(CLANG_BUILD_DIR) $(addprefix $(CURDIR)/,$(TIDY_SOURCES))
+
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan $(CLANG_BUILD_DIR)
 
 # The benchmark suite (docs/performance.md): server vs etcd vs the bare-gRPC floor, < 10 minutes.
 bench: configure

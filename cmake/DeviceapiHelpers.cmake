@@ -7,6 +7,14 @@
 # deviceapi_cc_binary(NAME foo SRCS main.cc DEPS x)
 
 set(DEVICEAPI_WARNINGS -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
+# Clang's static lock checking (make thread-safety): with DEVICEAPI_WERROR a lock annotation that
+# the code breaks fails the build.
+if(DEVICEAPI_THREAD_SAFETY)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "DEVICEAPI_THREAD_SAFETY needs clang (CMAKE_CXX_COMPILER=clang++-14)")
+  endif()
+  list(APPEND DEVICEAPI_WARNINGS -Wthread-safety)
+endif()
 
 function(deviceapi_cc_library)
   cmake_parse_arguments(A "" "NAME" "SRCS;HDRS;DEPS;PUBLIC_INCLUDES" ${ARGN})

@@ -11,7 +11,6 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include "apiserver/http_server.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "deviceapi/clientset.h"
@@ -19,6 +18,7 @@
 #include "nvml/library.h"
 #include "nvml/options.h"
 #include "nvml/provider.h"
+#include "observability/http_server.h"
 
 int main(int argc, char** argv) {
   using namespace deviceapi;
@@ -68,14 +68,14 @@ int main(int argc, char** argv) {
   auto provider = std::make_unique<nvml::Provider>(
       opts, client_factory, [driver_root] { return nvml::NvmlLibrary::Load(driver_root); });
 
-  std::unique_ptr<apiserver::HttpServer> http;
+  std::unique_ptr<observability::HttpServer> http;
   if (opts.health_check) {
     nvml::Provider* p = provider.get();
-    apiserver::HttpServer::Handlers handlers;
+    observability::HttpServer::Handlers handlers;
     handlers.metrics = [p] { return p->MetricsText(); };
     handlers.ready = [p] { return p->Ready(); };
     handlers.live = [p] { return p->Live(); };
-    auto started = apiserver::HttpServer::Start(opts.health_host, opts.health_port, std::move(handlers));
+    auto started = observability::HttpServer::Start(opts.health_host, opts.health_port, std::move(handlers));
     if (!started.ok()) {
       spdlog::critical("{}", started.status().ToString());
       std::cerr << "nvml-provider: " << started.status().message() << std::endl;

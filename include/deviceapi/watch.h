@@ -13,17 +13,11 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "device/v1alpha1/gpu.pb.h"
+#include "deviceapi/event_type.h"
 
 namespace deviceapi {
 
 namespace v1 = ::nvidia::nvsentinel::v1alpha1;
-
-enum class EventType { kAdded, kModified, kDeleted, kBookmark };
-
-// "ADDED", "MODIFIED", "DELETED", "BOOKMARK".
-std::string_view EventTypeName(EventType type);
-// The type named `name`, or nullopt for a name the contract does not define.
-std::optional<EventType> ParseEventType(std::string_view name);
 
 struct WatchEvent {
   EventType type = EventType::kAdded;

@@ -140,7 +140,7 @@ void GpuRegistry::Create(const v1::CreateGpuRequest& req, storage::WriteDone don
   store_->CreateAsync(std::move(gpu), std::move(done));
 }
 
-absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& cur, const v1::Gpu& in) {
+absl::StatusOr<storage::NextVersion> GpuRegistry::ApplyMain(const v1::Gpu& cur, const v1::Gpu& in) {
   const auto& cm = cur.metadata();
   const auto& im = in.metadata();
   std::vector<am::FieldError> errs;
@@ -167,10 +167,10 @@ absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyMain(const v1::Gpu& c
   return next;
 }
 
-absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatusTo(const storage::StoredObject& cur,
-                                                                    const v1::ObjectMeta& im,
-                                                                    const v1::GpuStatus* in_status,
-                                                                    std::shared_ptr<v1::Gpu> next) {
+absl::StatusOr<storage::NextVersion> GpuRegistry::ApplyStatusTo(const storage::StoredObject& cur,
+                                                                const v1::ObjectMeta& im,
+                                                                const v1::GpuStatus* in_status,
+                                                                storage::NextVersion next) {
   const auto& cm = cur.metadata();
   if (!im.uid().empty() && im.uid() != cm.uid()) {
     return am::InvalidError(cm.name(), {Immutable("metadata.uid", im.uid())});
@@ -215,8 +215,8 @@ absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatusTo(const storag
   return next;
 }
 
-absl::StatusOr<std::shared_ptr<v1::Gpu>> GpuRegistry::ApplyStatus(const storage::StoredObject& cur,
-                                                                  const v1::Gpu& in) {
+absl::StatusOr<storage::NextVersion> GpuRegistry::ApplyStatus(const storage::StoredObject& cur,
+                                                              const v1::Gpu& in) {
   return ApplyStatusTo(cur, in.metadata(), &in.status(), storage::NewObjectForParse(cur.bytes().size()));
 }
 
@@ -261,13 +261,13 @@ void GpuRegistry::UpdateStatus(v1::UpdateGpuStatusRequest* req, storage::WriteDo
   // Every condition already has its transition time, so the status needs
   // nothing from the old version and stays as sent across retries. The
   // store serializes the version when it commits and does not keep it
-  // (storage::Borrowed); the request lives until `done` has run.
+  // (a borrowed NextVersion); the request lives until `done` has run.
   v1::Gpu* next = google::protobuf::Arena::CreateMessage<v1::Gpu>(arena);
   next->mutable_status()->Swap(req->mutable_gpu()->mutable_status());
   store_->UpdateStoredAsync(
       *key,
       [this, req, next](const storage::StoredObject& cur) {
-        return ApplyStatusTo(cur, req->gpu().metadata(), nullptr, storage::Borrowed(next));
+        return ApplyStatusTo(cur, req->gpu().metadata(), nullptr, storage::NextVersion::Borrow(next));
       },
       std::move(done));
 }
@@ -290,7 +290,7 @@ void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done)
   store_->UpdateStoredAsync(
       *key,
       [this, &req, type = *type,
-       status](const storage::StoredObject& stored) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
+       status](const storage::StoredObject& stored) -> absl::StatusOr<storage::NextVersion> {
         const storage::ObjectPtr parsed = stored.Object();
         const v1::Gpu& cur = *parsed;
         auto patched = am::ApplyPatch(cur, type, req.data());

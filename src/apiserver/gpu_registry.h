@@ -59,20 +59,19 @@ class GpuRegistry {
   // Validates the whole object; INVALID_ARGUMENT lists every problem.
   absl::Status Validate(const v1::Gpu& gpu);
   // Applies the spec/labels/annotations of `in` to `cur` (main resource).
-  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyMain(const v1::Gpu& cur, const v1::Gpu& in);
+  absl::StatusOr<storage::NextVersion> ApplyMain(const v1::Gpu& cur, const v1::Gpu& in);
   // Applies the status of `in` to `cur` (status subresource).
   // Reads the stored version's metadata and spec bytes; the old status is
   // parsed only when an incoming condition needs its transition time.
-  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatus(const storage::StoredObject& cur, const v1::Gpu& in);
+  absl::StatusOr<storage::NextVersion> ApplyStatus(const storage::StoredObject& cur, const v1::Gpu& in);
   // The status write both paths share: checks the uid and resourceVersion
   // sent in `im`, then makes `next` the new version from the stored
   // metadata and spec of `cur` and the status `in_status` (copied, transition
   // times filled in) or, when null, the status `next` already holds. Returns
   // `next`, null for no change, or the error.
-  absl::StatusOr<std::shared_ptr<v1::Gpu>> ApplyStatusTo(const storage::StoredObject& cur,
-                                                         const v1::ObjectMeta& im,
-                                                         const v1::GpuStatus* in_status,
-                                                         std::shared_ptr<v1::Gpu> next);
+  absl::StatusOr<storage::NextVersion> ApplyStatusTo(const storage::StoredObject& cur,
+                                                     const v1::ObjectMeta& im, const v1::GpuStatus* in_status,
+                                                     storage::NextVersion next);
   // Checks an UpdateStatus request's shape and names its object.
   absl::StatusOr<storage::ObjectKey> StatusWriteKey(const v1::UpdateGpuStatusRequest& req);
 

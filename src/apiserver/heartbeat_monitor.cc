@@ -51,7 +51,7 @@ HeartbeatMonitor::HeartbeatMonitor(storage::StorePtr store, HeartbeatMonitorOpti
 HeartbeatMonitor::~HeartbeatMonitor() {
   {
     absl::MutexLock l(&mu_);
-    stop_ = true;
+    stopping_ = true;
   }
   thread_.join();
 }
@@ -61,7 +61,7 @@ void HeartbeatMonitor::Run() {
   for (;;) {
     {
       absl::MutexLock l(&mu_);
-      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
+      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping), period)) return;
     }
     ScanOnce();

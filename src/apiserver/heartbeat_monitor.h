@@ -42,7 +42,7 @@ class HeartbeatMonitor {
   storage::StorePtr store_;
   const HeartbeatMonitorOptions opts_;
   absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

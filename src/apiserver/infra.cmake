@@ -1,4 +1,5 @@
-# Server infrastructure: flags, metrics, the gRPC metrics interceptor and the HTTP probe server.
+# Server infrastructure: flags, metrics and the gRPC metrics interceptor (the HTTP probe server and
+# the process metrics are deviceapi::observability's, shared with the other binaries).
 # Included by src/apiserver/CMakeLists.txt; defines deviceapi::apiserver_infra.
 set(_infra_dir ${CMAKE_CURRENT_LIST_DIR})
 deviceapi_cc_library(
@@ -6,20 +7,16 @@ deviceapi_cc_library(
   SRCS
     ${_infra_dir}/options.cc
     ${_infra_dir}/metrics.cc
-    ${_infra_dir}/process_metrics.cc
     ${_infra_dir}/grpc_metrics.cc
-    ${_infra_dir}/http_server.cc
   HDRS
     ${_infra_dir}/options.h
     ${_infra_dir}/metrics.h
-    ${_infra_dir}/process_metrics.h
     ${_infra_dir}/grpc_metrics.h
-    ${_infra_dir}/http_server.h
   DEPS
     deviceapi::common
+    deviceapi::observability
     CLI11::CLI11
     prometheus-cpp::core
-    civetweb::civetweb
     gRPC::grpc++
     absl::status
     absl::statusor

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "apiserver/grpc_metrics.h"
-#include "apiserver/process_metrics.h"
 #include "common/version.h"
+#include "observability/process_metrics.h"
 #include "prometheus/gauge.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
@@ -88,7 +88,7 @@ ServerMetrics::ServerMetrics()
                               .Register(*registry_)
                               .Add({})),
       store_collector_(std::make_unique<StoreCollector>()),
-      process_collector_(std::make_unique<ProcessCollector>()) {
+      process_collector_(std::make_unique<observability::ProcessCollector>()) {
   const common::BuildInfo& info = common::GetBuildInfo();
   prometheus::BuildGauge()
       .Name("device_api_server_info")

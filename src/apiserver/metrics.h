@@ -18,9 +18,11 @@
 #include "prometheus/family.h"
 #include "prometheus/registry.h"
 
-namespace deviceapi::apiserver {
-
+namespace deviceapi::observability {
 class ProcessCollector;
+}
+
+namespace deviceapi::apiserver {
 
 // State of the store and the watch machinery, sampled at scrape time.
 struct StoreGauges {
@@ -91,7 +93,7 @@ class ServerMetrics {
   prometheus::Counter& heartbeat_timeouts_;
   std::array<prometheus::Counter*, kEventTypes.size()> known_event_counters_{};
   std::unique_ptr<StoreCollector> store_collector_;
-  std::unique_ptr<ProcessCollector> process_collector_;
+  std::unique_ptr<observability::ProcessCollector> process_collector_;
 
   mutable absl::Mutex mu_;
   // Key: verb + '\0' + code number.

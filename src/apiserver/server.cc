@@ -18,10 +18,10 @@
 #include "apiserver/gpu_service.h"
 #include "apiserver/grpc_metrics.h"
 #include "apiserver/heartbeat_monitor.h"
-#include "apiserver/http_server.h"
 #include "apiserver/metrics.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
+#include "observability/http_server.h"
 #include "storage/store.h"
 
 namespace deviceapi::apiserver {
@@ -219,7 +219,7 @@ absl::Status DeviceApiServer::Init() {
     }
     MarkNotServing(health_server_.get());
   }
-  HttpServer::Handlers h;
+  observability::HttpServer::Handlers h;
   std::weak_ptr<ServerMetrics> wm = metrics_;
   h.metrics = [wm] {
     auto m = wm.lock();
@@ -228,7 +228,7 @@ absl::Status DeviceApiServer::Init() {
   h.ready = [this] { return ready_.load() && store_->Ready().ok(); };
   h.live = [] { return true; };
   h.version_json = [] { return common::VersionJson(); };
-  auto http = HttpServer::Start(options_.metrics_host, options_.metrics_port, std::move(h));
+  auto http = observability::HttpServer::Start(options_.metrics_host, options_.metrics_port, std::move(h));
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
 

@@ -19,6 +19,9 @@
 namespace deviceapi::storage {
 class Store;
 }
+namespace deviceapi::observability {
+class HttpServer;
+}
 
 namespace deviceapi::apiserver {
 
@@ -26,7 +29,6 @@ class GpuService;
 class HeartbeatMonitor;
 class GpuRegistry;
 class GrpcServerMetrics;
-class HttpServer;
 class ServerMetrics;
 
 inline constexpr char kGpuServiceName[] = "nvidia.nvsentinel.v1alpha1.GpuService";
@@ -73,7 +75,7 @@ class DeviceApiServer {
   std::unique_ptr<grpc::Server> api_server_;
   std::unique_ptr<grpc::Server> read_only_server_;
   std::unique_ptr<grpc::Server> health_server_;
-  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<observability::HttpServer> http_;
   std::unique_ptr<HeartbeatMonitor> heartbeats_;
   int health_port_ = 0;
   std::atomic<bool> ready_{false};

@@ -2,6 +2,7 @@
 
 #include "apiserver/metrics.h"
 #include "apiserver/status_mapping.h"
+#include "apiserver/wire_responses.h"
 
 namespace deviceapi::apiserver {
 
@@ -33,7 +34,7 @@ void WatchReactor::Pump() {
       item = handle_->watcher().Next();
       if (item) {
         in_flight_ = true;
-        buffer_ = item->Wire();  // a header and a reference to the shared bytes
+        buffer_ = WatchEventBytes(*item->event, item->as);  // a header and the shared bytes
       } else if (auto end = handle_->watcher().ended()) {
         finished_ = true;
         finish = ToGrpcStatus(*end, "WatchGpus");
@@ -68,8 +69,8 @@ void WatchReactor::OnCancel() {
 
 void WatchReactor::OnDone() {
   if (handle_) {
-    // Fences off a notification running on the dispatcher thread before the
-    // handle (and this reactor) go away.
+    // Fences off a notification running on another thread (a writer's, the
+    // flusher's or the hub's) before the handle (and this reactor) go away.
     handle_->watcher().Cancel();
     handle_.reset();
   }

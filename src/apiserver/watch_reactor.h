@@ -18,7 +18,10 @@ class ServerMetrics;
 // Lifetime: created by GpuService::WatchGpus, deletes itself in OnDone().
 // Every StartWrite/Finish decision is made under mu_ (at most one write in
 // flight, nothing after Finish); the gRPC calls themselves are made outside
-// it. The store calls OnWatchReady from its dispatcher thread.
+// it. OnWatchReady comes from whichever thread made an item available, with
+// no store or hub lock held: the thread that committed a write (or, for a
+// durable store, the flusher thread that published it), the watch hub's
+// thread (bookmarks, timeouts) or the thread that ended the watch.
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public storage::WatchConsumer {
  public:
   WatchReactor(ServerMetrics* metrics);

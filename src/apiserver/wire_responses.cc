@@ -5,11 +5,9 @@
 
 #include <grpcpp/support/proto_buffer_reader.h>
 
-#include "storage/wire.h"
+#include "apiserver/wire.h"
 
 namespace deviceapi::apiserver {
-
-namespace wire = storage::wire;
 
 bool ParseMessage(const grpc::ByteBuffer& buf, google::protobuf::MessageLite* msg) {
   grpc::ByteBuffer copy(buf);  // the reader takes a mutable buffer; this only adds references
@@ -97,6 +95,21 @@ grpc::ByteBuffer ListResponseBytes(const storage::ListResult& list) {
   }
   if (list.items.empty()) slices.push_back(headers.sub(0, static_cast<size_t>(p - base)));
   return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+grpc::ByteBuffer WatchEventBytes(const storage::Event& ev, storage::EventType as) {
+  // A WatchGpusResponse is exactly {type=1, object=2}, both length-delimited:
+  // the header goes in a small slice of its own and the object's stored
+  // bytes follow as they are (no copy, no response message).
+  const std::string_view name = storage::EventTypeName(as);
+  const grpc::Slice& body = ev.object->bytes();
+  uint8_t header[32];
+  uint8_t* p = wire::PutLenHeader(header, 1, name.size());
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  p = wire::PutLenHeader(p, 2, body.size());
+  grpc::Slice slices[2] = {grpc::Slice(header, static_cast<size_t>(p - header)), body};
+  return grpc::ByteBuffer(slices, 2);
 }
 
 }  // namespace deviceapi::apiserver

@@ -1,8 +1,7 @@
 // Request parsing and response building for GpuService's raw (ByteBuffer)
-// methods. Responses are framed around the stored objects' serialized bytes,
-// which they reference instead of copying: no response message is built and
-// no object is serialized on a read or on a write's acknowledgment. Requests
-// are parsed onto an arena.
+// methods and the watch stream: the one place that frames the wire. Responses are framed around the stored
+// objects' serialized bytes, which they reference instead of copying: no response message is built and no
+// object is serialized on a read or on a write's acknowledgment. Requests are parsed onto an arena.
 #ifndef DEVICEAPI_APISERVER_WIRE_RESPONSES_H_
 #define DEVICEAPI_APISERVER_WIRE_RESPONSES_H_
 
@@ -10,6 +9,7 @@
 
 #include "device/v1alpha1/gpu.pb.h"
 #include "google/protobuf/arena.h"
+#include "storage/event.h"
 #include "storage/store.h"
 
 namespace deviceapi::apiserver {
@@ -27,6 +27,10 @@ grpc::ByteBuffer ObjectBytes(const storage::StoredObject& obj);
 grpc::ByteBuffer GetResponseBytes(const storage::StoredObject& obj);
 // ListGpusResponse{gpu_list{metadata{rv, continue, remaining}, items}}.
 grpc::ByteBuffer ListResponseBytes(const storage::ListResult& list);
+// WatchGpusResponse{type, object} of `ev` as one watcher sees it (`as` differs from ev.type when
+// a selector turns a modification into an enter (ADDED) or a leave (DELETED)): a header of a few
+// bytes and a reference to the object's stored bytes, shared by every watcher.
+grpc::ByteBuffer WatchEventBytes(const storage::Event& ev, storage::EventType as);
 
 // An arena whose first block is on the caller's stack: parsing a request
 // of a few KiB does not touch the heap at all.

@@ -1,33 +1,15 @@
 #include "deviceapi/watch.h"
 
+#include <string>
+
+#include "deviceapi/options.h"
+
 namespace deviceapi {
-
-std::string_view EventTypeName(EventType type) {
-  switch (type) {
-    case EventType::kAdded:
-      return "ADDED";
-    case EventType::kModified:
-      return "MODIFIED";
-    case EventType::kDeleted:
-      return "DELETED";
-    case EventType::kBookmark:
-      return "BOOKMARK";
-  }
-  return "UNKNOWN";
-}
-
-std::optional<EventType> ParseEventType(std::string_view name) {
-  if (name == "ADDED") return EventType::kAdded;
-  if (name == "MODIFIED") return EventType::kModified;
-  if (name == "DELETED") return EventType::kDeleted;
-  if (name == "BOOKMARK") return EventType::kBookmark;
-  return std::nullopt;
-}
 
 bool WatchEvent::IsInitialEventsEnd() const {
   if (type != EventType::kBookmark) return false;
   const auto& ann = object.metadata().annotations();
-  auto it = ann.find("k8s.io/initial-events-end");
+  auto it = ann.find(std::string(kInitialEventsEndAnnotation));
   return it != ann.end() && it->second == "true";
 }
 

@@ -1,5 +1,5 @@
-// A committed change; its wire form is the stored object's bytes behind a
-// small header.
+// A committed change. Its wire form (a WatchGpusResponse framed around the stored object's
+// bytes) is built by the serving layer: apiserver::WatchEventBytes.
 #ifndef DEVICEAPI_STORAGE_EVENT_H_
 #define DEVICEAPI_STORAGE_EVENT_H_
 
@@ -8,17 +8,15 @@
 #include <string>
 #include <string_view>
 
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/slice.h>
-
 #include "absl/time/time.h"
+#include "deviceapi/event_type.h"
+#include "deviceapi/options.h"
 #include "storage/stored_object.h"
 
 namespace deviceapi::storage {
 
-enum class EventType { kAdded = 0, kModified = 1, kDeleted = 2, kBookmark = 3 };
-
-std::string_view EventTypeName(EventType t);
+using ::deviceapi::EventType;
+using ::deviceapi::EventTypeName;
 
 // One committed change. Immutable once published.
 struct Event {
@@ -30,21 +28,14 @@ struct Event {
   // The object before the change (null for kAdded).
   StoredPtr prev;
   absl::Time time;
-
-  // The serialized WatchGpusResponse {type, object} for `as` (the type can
-  // differ from `type` when a selector turns a modification into an enter
-  // (ADDED) or a leave (DELETED)): a header of a few bytes and a reference
-  // to the object's stored bytes, shared by every watcher.
-  grpc::ByteBuffer Wire(EventType as) const;
 };
 
 using EventPtr = std::shared_ptr<const Event>;
 
 // Builds a BOOKMARK event: the object carries only metadata.resource_version
-// (plus the initial-events-end annotation when `initial_events_end`).
+// (plus the initial-events-end annotation, deviceapi::kInitialEventsEndAnnotation, when
+// `initial_events_end`).
 EventPtr MakeBookmark(uint64_t rv, bool initial_events_end);
-
-inline constexpr std::string_view kInitialEventsEndAnnotation = "k8s.io/initial-events-end";
 
 }  // namespace deviceapi::storage
 

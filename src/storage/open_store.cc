@@ -2,7 +2,7 @@
 
 #include "common/strings.h"
 #include "storage/etcd/etcd_store.h"
-#include "storage/memory/memory_store.h"
+#include "storage/serving/serving_store.h"
 #include "storage/sqlite/sqlite_persister.h"
 #include "storage/store.h"
 
@@ -12,7 +12,7 @@ using ::deviceapi::common::Cat;
 
 absl::StatusOr<StorePtr> OpenStore(std::string_view endpoint, const StoreConfig& config) {
   if (endpoint == "memory://" || endpoint == "memory") {
-    return StorePtr(MemoryStore::Create(config, MemoryStore::WallClockStartRv()));
+    return StorePtr(ServingStore::Create(config, ServingStore::WallClockStartRv()));
   }
   constexpr std::string_view kSqlite = "sqlite://";
   if (endpoint.substr(0, kSqlite.size()) == kSqlite) {

@@ -1,7 +1,11 @@
-// The durability hook under MemoryStore: a durable backend (SQLite) is the
-// in-memory serving layer plus a Persister. The store calls Commit() under its
-// commit lock before the change becomes visible anywhere (snapshot, history,
-// watches); if it fails the write fails with UNAVAILABLE and nothing changes.
+// The durability hook under ServingStore: a durable backend (SQLite) is the
+// serving store plus a Persister. Writers stage their changes under the
+// commit lock; the store's flusher thread hands the staged batch to
+// CommitBatch() with the commit lock RELEASED (writers keep staging behind
+// it), and only after it succeeded does the batch become visible anywhere
+// (snapshot, history, watches); if it fails, the batch's writes and those
+// staged on top of it fail with UNAVAILABLE and nothing changes. See
+// serving/group_commit.cc.
 #ifndef DEVICEAPI_STORAGE_PERSISTER_H_
 #define DEVICEAPI_STORAGE_PERSISTER_H_
 
@@ -27,8 +31,9 @@ class Persister {
   virtual absl::StatusOr<PersistedState> Load() = 0;
   // Durably records one change (kAdded/kModified: upsert ev.object; kDeleted:
   // remove the key of ev.object) together with ev.rv as the last RV. Called
-  // under the store's commit lock, one at a time. Returns OK only once the
-  // change is durable; any error leaves the stored state as it was.
+  // one at a time (from the flusher thread, without the store's commit lock).
+  // Returns OK only once the change is durable; any error leaves the stored
+  // state as it was.
   virtual absl::Status Commit(const Event& ev) = 0;
   // Durably records several changes (in RV order) with one sync: all of them
   // or none. This is what lets concurrent writers share one fsync (group

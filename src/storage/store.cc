@@ -49,10 +49,6 @@ std::shared_ptr<v1::Gpu> CopyObject(const v1::Gpu& src) {
   return out;
 }
 
-std::shared_ptr<v1::Gpu> Borrowed(v1::Gpu* obj) {
-  return std::shared_ptr<v1::Gpu>(std::shared_ptr<void>(), obj);
-}
-
 WriteResult AwaitWrite(const std::function<void(WriteDone)>& start) {
   // Shared with the callback: it may still be unlocking when the waiter
   // returns.

@@ -18,6 +18,7 @@
 #include "apimachinery/resource_version.h"
 #include "storage/event.h"
 #include "storage/filter.h"
+#include "storage/next_version.h"
 #include "storage/watcher.h"
 
 namespace deviceapi::storage {
@@ -49,14 +50,13 @@ struct DeletePreconditions {
   std::optional<std::string> resource_version;
 };
 
-// Computes the new object from the current one. nullopt = no change (a
-// no-op commits nothing). May be called more than once when writers race.
-// The next version of `current`, or null for no change. Build it with
-// NewObject() so it lives on an arena of its own.
-using UpdateFn = std::function<absl::StatusOr<std::shared_ptr<v1::Gpu>>(const v1::Gpu& current)>;
+// Computes the next version of `current` (see NextVersion: owned, built with
+// NewObject() so it lives on an arena of its own, or borrowed), or no change
+// (a no-op commits nothing). May be called more than once when writers race.
+using UpdateFn = std::function<absl::StatusOr<NextVersion>(const v1::Gpu& current)>;
 // The same, given the stored version itself: its metadata and bytes are at
 // hand without parsing the whole object (StoredObject::Object() parses it).
-using StoredUpdateFn = std::function<absl::StatusOr<std::shared_ptr<v1::Gpu>>(const StoredObject& current)>;
+using StoredUpdateFn = std::function<absl::StatusOr<NextVersion>(const StoredObject& current)>;
 
 // An empty object on an arena of its own: its fields are carved from one
 // block instead of a few hundred separate allocations, and freed at once
@@ -66,11 +66,6 @@ std::shared_ptr<v1::Gpu> NewObject(const v1::Gpu* like = nullptr);
 std::shared_ptr<v1::Gpu> NewObjectForParse(size_t serialized_bytes);
 // A copy of `src` made with NewObject().
 std::shared_ptr<v1::Gpu> CopyObject(const v1::Gpu& src);
-// `obj` handed to the store as an update's next version without giving it
-// away: a shared_ptr that owns nothing. The store serializes it when it
-// commits and keeps no reference (StoredObject::Make), so `obj` need only
-// live until the write is answered.
-std::shared_ptr<v1::Gpu> Borrowed(v1::Gpu* obj);
 
 // A write's outcome: the committed object (a delete: the deleted object with
 // the deletion's RV) or the error.

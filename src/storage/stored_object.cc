@@ -56,13 +56,24 @@ StoredObject::StoredObject(grpc::Slice bytes, const v1::Gpu& parsed)
       health_(apimachinery::GpuHealth(parsed)),
       oldest_heartbeat_(apimachinery::OldestLiveHeartbeat(parsed.status())) {}
 
+namespace {
+
+grpc::Slice Serialize(const v1::Gpu& obj) {
+  grpc::Slice bytes(obj.ByteSizeLong());
+  obj.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(bytes.begin()));
+  return bytes;
+}
+
+}  // namespace
+
 StoredPtr StoredObject::Make(ObjectPtr obj) {
-  grpc::Slice bytes(obj->ByteSizeLong());
-  obj->SerializeWithCachedSizesToArray(const_cast<uint8_t*>(bytes.begin()));
-  if (obj.use_count() == 0) {  // borrowed: may die once the write is answered
-    return std::make_shared<StoredObject>(std::move(bytes), *obj);
-  }
+  grpc::Slice bytes = Serialize(*obj);
   return Make(std::move(bytes), std::move(obj));
+}
+
+StoredPtr StoredObject::Commit(NextVersion next) {
+  if (next.borrowed()) return std::make_shared<StoredObject>(Serialize(*next), *next);
+  return Make(std::move(next).ReleaseOwned());
 }
 
 StoredPtr StoredObject::Make(grpc::Slice bytes, ObjectPtr parsed) {

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "apimachinery/conditions.h"
 #include "device/v1alpha1/gpu.pb.h"
+#include "storage/next_version.h"
 
 namespace deviceapi::storage {
 
@@ -27,11 +28,13 @@ using ObjectPtr = std::shared_ptr<const v1::Gpu>;
 
 class StoredObject {
  public:
-  // A committed version (its resource version stamped): serialized once here.
-  // `obj` is kept as the parsed form while it is recently used, unless it is
-  // borrowed (storage::Borrowed: a pointer that owns nothing), which is only
-  // read here.
+  // A committed version (its resource version stamped), serialized once
+  // here; `obj` is kept as the parsed form while it is recently used.
   static std::shared_ptr<const StoredObject> Make(ObjectPtr obj);
+  // The same for an update's next version: an owned one is kept as with
+  // Make(); a borrowed one is only read here (the parsed form comes back from
+  // the bytes when asked for), so it need only live until this returns.
+  static std::shared_ptr<const StoredObject> Commit(NextVersion next);
   // A version read back as bytes (a durable backend's row), with `parsed`
   // decoded from exactly these bytes.
   static std::shared_ptr<const StoredObject> Make(grpc::Slice bytes, ObjectPtr parsed);

@@ -19,7 +19,7 @@ void WatchHub::Publish(const EventPtr& ev, std::vector<WatcherPtr>* notify) {
 bool WatchHub::Register(WatcherPtr w) {
   {
     absl::MutexLock l(&mu_);
-    if (shut_) return false;
+    if (shut_down_) return false;
     watchers_.push_back(std::move(w));
     active_.store(watchers_.size(), std::memory_order_relaxed);
   }
@@ -38,8 +38,8 @@ void WatchHub::Shutdown(absl::Status status) {
   std::vector<WatcherPtr> notify;
   {
     absl::MutexLock l(&mu_);
-    if (!shut_) {
-      shut_ = true;
+    if (!shut_down_) {
+      shut_down_ = true;
       for (auto& w : watchers_) {
         if (w->End(status)) notify.push_back(w);
       }

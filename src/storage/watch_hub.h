@@ -66,12 +66,12 @@ class WatchHub {
   const WatchHubOptions opts_;
 
   absl::Mutex inbox_mu_;
-  bool stopping_ ABSL_GUARDED_BY(inbox_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(inbox_mu_) = false;  // the hub's thread is told to exit
   bool wake_ ABSL_GUARDED_BY(inbox_mu_) = false;
 
   absl::Mutex mu_;
   std::vector<WatcherPtr> watchers_ ABSL_GUARDED_BY(mu_);
-  bool shut_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;  // Shutdown() was called: no new watchers
   uint64_t dispatched_rv_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time next_bookmark_ ABSL_GUARDED_BY(mu_);
 

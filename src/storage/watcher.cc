@@ -25,10 +25,11 @@ std::optional<EventType> VisibleAs(const Filter& filter, const Event& ev) {
   return std::nullopt;
 }
 
-Watcher::Watcher(WatchOptions opts, size_t queue_limit, absl::Time now)
+Watcher::Watcher(WatchOptions opts, size_t queue_limit, absl::Time now, uint64_t min_rv)
     : opts_(std::move(opts)),
       queue_limit_(std::max<size_t>(1, queue_limit)),
-      deadline_(opts_.timeout > absl::ZeroDuration() ? now + opts_.timeout : absl::InfiniteFuture()) {}
+      deadline_(opts_.timeout > absl::ZeroDuration() ? now + opts_.timeout : absl::InfiniteFuture()),
+      min_rv_(min_rv) {}
 
 void Watcher::SetConsumer(WatchConsumer* c) {
   absl::MutexLock l(&consumer_mu_);
@@ -76,6 +77,11 @@ void Watcher::Cancel() {
   }
   absl::MutexLock l(&consumer_mu_);
   consumer_ = nullptr;
+}
+
+uint64_t Watcher::dropped_on_eviction() {
+  absl::MutexLock l(&mu_);
+  return dropped_;
 }
 
 void Watcher::AddInitial(WatchItem item) {

@@ -29,7 +29,6 @@ class WatchConsumer {
 struct WatchItem {
   EventPtr event;
   EventType as;  // the type this watcher sees (selectors turn changes into enter/leave)
-  grpc::ByteBuffer Wire() const { return event->Wire(as); }
 };
 
 struct WatchOptions {
@@ -47,12 +46,16 @@ struct WatchOptions {
   absl::Duration timeout = absl::ZeroDuration();  // zero: no timeout
 };
 
-// Thread-safe. Producers (the hub's dispatcher) call Offer/End; the consumer
-// calls Next/Cancel. The live queue is bounded: overflowing it ends the watch
+// Thread-safe. Producers call Offer/End (WatchHub::Publish on the committing
+// thread under the store's commit lock; the hub's thread for bookmarks and
+// timeouts; the store when it ends every watch) and then Notify() with no
+// lock held; the consumer calls Next/Cancel. The live queue is bounded: overflowing it ends the watch
 // with RESOURCE_EXHAUSTED, so an event is either delivered or the stream ends.
 class Watcher {
  public:
-  Watcher(WatchOptions opts, size_t queue_limit, absl::Time now);
+  // `min_rv`: the RV of the state the watcher starts from; every event at or
+  // below it is in its initial backlog, so Offer() skips it.
+  Watcher(WatchOptions opts, size_t queue_limit, absl::Time now, uint64_t min_rv);
 
   const WatchOptions& options() const { return opts_; }
 
@@ -83,9 +86,10 @@ class Watcher {
   bool cancelled();
   bool is_ended();
   uint64_t min_rv() const { return min_rv_; }
-  void set_min_rv(uint64_t rv) { min_rv_ = rv; }
   absl::Time deadline() const { return deadline_; }
-  uint64_t dropped_on_eviction() const { return dropped_; }
+  // How many undelivered items the watch dropped when it was ended for being
+  // too slow (0 otherwise).
+  uint64_t dropped_on_eviction() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   bool PushLocked(WatchItem item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -93,7 +97,7 @@ class Watcher {
   const WatchOptions opts_;
   const size_t queue_limit_;
   const absl::Time deadline_;
-  uint64_t min_rv_ = 0;  // set before the watcher goes live; events <= it are in the backlog
+  const uint64_t min_rv_;  // events <= it are in the backlog
 
   absl::Mutex mu_;
   std::deque<WatchItem> initial_ ABSL_GUARDED_BY(mu_);

@@ -37,9 +37,10 @@ class TempDir {
 
 using OptionsTweak = std::function<void(apiserver::ServerOptions&)>;
 
-// The datastore endpoints the conformance suite runs against. Backends that
-// need an external peer appear only when it is available. "sqlite://" is
-// resolved per TestServer (see TestServer::Start).
+// The datastore endpoints the conformance suite runs against: memory://,
+// sqlite:// and etcd:// (a real etcd, one per test process, started on first
+// use; see testutil/etcd.h). "sqlite://" is resolved per TestServer (see
+// TestServer::Start).
 std::vector<std::string> ConformanceEndpoints();
 
 class TestServer {

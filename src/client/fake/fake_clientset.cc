@@ -1,4 +1,4 @@
-// The fake clientset: the server's GpuRegistry over a MemoryStore, in process.
+// The fake clientset: the server's GpuRegistry over a ServingStore, in process.
 #include "deviceapi/fake/clientset.h"
 
 #include <atomic>
@@ -11,7 +11,7 @@
 #include "apiserver/gpu_registry.h"
 #include "client/queue_watch.h"
 #include "client/requests.h"
-#include "storage/memory/memory_store.h"
+#include "storage/serving/serving_store.h"
 
 namespace deviceapi::fake {
 namespace {
@@ -21,20 +21,6 @@ v1::Gpu Copy(const storage::StoredPtr& obj) { return *obj->Object(); }
 absl::StatusOr<v1::Gpu> Copy(const absl::StatusOr<storage::StoredPtr>& r) {
   if (!r.ok()) return r.status();
   return Copy(*r);
-}
-
-EventType ToEventType(storage::EventType t) {
-  switch (t) {
-    case storage::EventType::kAdded:
-      return EventType::kAdded;
-    case storage::EventType::kModified:
-      return EventType::kModified;
-    case storage::EventType::kDeleted:
-      return EventType::kDeleted;
-    case storage::EventType::kBookmark:
-      break;
-  }
-  return EventType::kBookmark;
 }
 
 bool Matches(const std::string& pattern, const std::string& value) {
@@ -59,7 +45,7 @@ class Clientset::Impl final : public ObjectTracker, public std::enable_shared_fr
     sc.watch_queue_size = o.watch_queue_size;
     sc.bookmark_interval = o.bookmark_interval;
     sc.max_objects = o.max_objects;
-    store_ = storage::MemoryStore::Create(sc, o.start_resource_version);
+    store_ = storage::ServingStore::Create(sc, o.start_resource_version);
     registry_ = std::make_unique<apiserver::GpuRegistry>(store_, apiserver::RegistryOptions{});
   }
   ~Impl() override { store_->Shutdown(); }
@@ -156,7 +142,7 @@ class Clientset::Impl final : public ObjectTracker, public std::enable_shared_fr
     Reactor fn;
   };
 
-  std::shared_ptr<storage::MemoryStore> store_;
+  std::shared_ptr<storage::ServingStore> store_;
   std::unique_ptr<apiserver::GpuRegistry> registry_;
 
   absl::Mutex mu_;
@@ -206,7 +192,7 @@ class FakeEventSource final : public client::EventSource, public storage::WatchC
       }
       if (std::optional<storage::WatchItem> item = w.Next()) {
         WatchEvent ev;
-        ev.type = ToEventType(item->as);
+        ev.type = item->as;  // one EventType for client and server (deviceapi/event_type.h)
         ev.object = Copy(item->event->object);
         if (!sink.Push(std::move(ev))) return absl::CancelledError("watch stopped");
         continue;

@@ -322,7 +322,7 @@ absl::Status EtcdStore::Load() {
   }
   spdlog::info("etcd {}: {} objects under {} at revision {}", client_->addresses(), snap->size(),
                gpus_prefix_, start_rv);
-  mirror_ = std::make_shared<MemoryStore>(config_, start_rv, std::move(snap), nullptr);
+  mirror_ = std::make_shared<ServingStore>(config_, start_rv, std::move(snap), nullptr);
   return absl::OkStatus();
 }
 
@@ -436,10 +436,10 @@ absl::Status EtcdStore::RunWatch() {
         SetUp(true, absl::OkStatus());
         continue;
       }
-      std::vector<MemoryStore::ExternalChange> changes;
+      std::vector<ServingStore::ExternalChange> changes;
       changes.reserve(resp.events_size());
       for (const mvccpb::Event& ev : resp.events()) {
-        MemoryStore::ExternalChange c;
+        ServingStore::ExternalChange c;
         c.rv = static_cast<uint64_t>(ev.kv().mod_revision());
         if (ev.type() == mvccpb::Event::DELETE) {
           c.key = MirrorKey(gpus_prefix_, ev.kv().key());
@@ -470,11 +470,11 @@ absl::Status EtcdStore::Relist() {
   if (!listed.ok()) return listed.status();
   const uint64_t at = static_cast<uint64_t>(listed->header().revision());
   const uint64_t from = mirror_->CurrentResourceVersion();
-  std::map<uint64_t, std::vector<MemoryStore::ExternalChange>> by_rv;
+  std::map<uint64_t, std::vector<ServingStore::ExternalChange>> by_rv;
   std::map<std::string, bool> seen;
   bool backwards = at < from;
   for (const mvccpb::KeyValue& kv : listed->kvs()) {
-    MemoryStore::ExternalChange c;
+    ServingStore::ExternalChange c;
     c.object = Decode(gpus_prefix_, kv, &c.key);
     if (!c.object) continue;
     seen[c.key] = true;
@@ -491,12 +491,12 @@ absl::Status EtcdStore::Relist() {
   for (const StoredPtr& o : current->items) {
     std::string key = MakeKey(o->metadata().namespace_(), o->metadata().name());
     if (seen.count(key)) continue;
-    MemoryStore::ExternalChange c;
+    ServingStore::ExternalChange c;
     c.key = std::move(key);
     c.rv = at;
     by_rv[at].push_back(std::move(c));
   }
-  std::vector<MemoryStore::ExternalChange> changes;
+  std::vector<ServingStore::ExternalChange> changes;
   for (auto& [rv, cs] : by_rv) {
     for (auto& c : cs) changes.push_back(std::move(c));
   }
@@ -650,7 +650,7 @@ absl::StatusOr<StoredPtr> EtcdStore::UpdateStored(const ObjectKey& key, const St
       const uint64_t rv = static_cast<uint64_t>(resp->header().revision());
       if (auto s = AwaitApplied(rv); !s.ok()) return s;
       obj.mutable_metadata()->set_resource_version(std::to_string(rv));
-      return StoredObject::Make(std::move(*next));
+      return StoredObject::Commit(std::move(*next));
     }
     // Another writer got there first: catch up with its change and recompute.
     const auto& kvs = resp->responses(0).response_range().kvs();
@@ -667,7 +667,7 @@ absl::StatusOr<StoredPtr> EtcdStore::Delete(const ObjectKey& key, const DeletePr
   for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
     StoredPtr cur = mirror_->Find(k);
     if (!cur) return am::NotFoundError(key.name);
-    if (auto s = MemoryStore::CheckDeletePreconditions(key.name, cur->metadata(), pre); !s.ok()) return s;
+    if (auto s = ServingStore::CheckDeletePreconditions(key.name, cur->metadata(), pre); !s.ok()) return s;
     pb::TxnRequest txn = GuardedTxn(ekey, *cur);
     txn.add_success()->mutable_request_delete_range()->set_key(ekey);
     auto resp = client_->Txn(txn);

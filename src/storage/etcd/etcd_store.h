@@ -1,7 +1,7 @@
 // The etcd:// backend: objects live in etcd (v3 API over gRPC), under a key
 // prefix, as protobuf bytes; etcd's revision is the resource version.
 //
-// The serving half is a MemoryStore in mirror mode, kept current by one etcd
+// The serving half is a ServingStore in mirror mode, kept current by one etcd
 // Watch on the prefix: Get, List, continue tokens, history, selectors,
 // bookmarks and watch fan-out are the memory backend's. Writes are etcd Txns
 // that compare the key's create_revision (create) or mod_revision (update,
@@ -26,7 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "storage/memory/memory_store.h"
+#include "storage/serving/serving_store.h"
 #include "storage/store.h"
 
 namespace grpc {
@@ -121,7 +121,7 @@ class EtcdStore : public Store {
   const EtcdOptions options_;
   const std::string gpus_prefix_;  // <prefix>gpus/
   std::unique_ptr<Client> client_;
-  std::shared_ptr<MemoryStore> mirror_;
+  std::shared_ptr<ServingStore> mirror_;
 
   absl::Mutex mu_;
   bool up_ ABSL_GUARDED_BY(mu_) = false;

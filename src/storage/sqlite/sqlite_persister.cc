@@ -14,7 +14,7 @@
 #include <map>
 
 #include "common/strings.h"
-#include "storage/memory/memory_store.h"
+#include "storage/serving/serving_store.h"
 
 namespace deviceapi::storage {
 
@@ -529,7 +529,7 @@ absl::StatusOr<StorePtr> OpenSqliteStore(const std::string& path_and_query, cons
   if (!target.ok()) return target.status();
   auto p = SqlitePersister::Open(target->path, target->options);
   if (!p.ok()) return p.status();
-  auto store = MemoryStore::CreateWithPersister(config, std::move(*p));
+  auto store = ServingStore::CreateWithPersister(config, std::move(*p));
   if (!store.ok()) return store.status();
   return StorePtr(std::move(*store));
 }

@@ -1,5 +1,5 @@
 // The SQLite persister: the durable half of the sqlite:// backend (the
-// serving half is MemoryStore). One file, WAL journal, synchronous=FULL by
+// serving half is ServingStore). One file, WAL journal, synchronous=FULL by
 // default, so an acknowledged write survives a process crash and a power loss
 // (given a device that honours flushes). One transaction per commit, or per
 // batch (CommitBatch: one fsync for many events). See docs/storage-sqlite.md.
@@ -146,7 +146,7 @@ class SqlitePersister : public Persister {
   std::deque<HistoryEntry> history_;
 };
 
-// Opens the sqlite:// backend: MemoryStore over a SqlitePersister.
+// Opens the sqlite:// backend: ServingStore over a SqlitePersister.
 // `path_and_query` is what follows "sqlite://" (see ParseSqliteTarget); the
 // history window comes from `config`.
 absl::StatusOr<StorePtr> OpenSqliteStore(const std::string& path_and_query, const StoreConfig& config,

@@ -1,4 +1,4 @@
-#include "apiserver/http_server.h"
+#include "observability/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace deviceapi::apiserver {
+namespace deviceapi::observability {
 namespace {
 
 using ::testing::HasSubstr;
@@ -149,4 +149,4 @@ TEST_F(HttpServerTest, StopIsIdempotent) {
 }
 
 }  // namespace
-}  // namespace deviceapi::apiserver
+}  // namespace deviceapi::observability

@@ -1,4 +1,4 @@
-#include "apiserver/process_metrics.h"
+#include "observability/process_metrics.h"
 
 #include <ctime>
 #include <map>
@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace deviceapi::apiserver {
+namespace deviceapi::observability {
 namespace {
 
 // Every standard process metric is present, typed as client_golang does, with a sane value.
@@ -42,4 +42,4 @@ TEST(ProcessCollectorTest, ReportsPlausibleValues) {
 }
 
 }  // namespace
-}  // namespace deviceapi::apiserver
+}  // namespace deviceapi::observability

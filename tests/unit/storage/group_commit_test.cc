@@ -1,4 +1,4 @@
-// MemoryStore over a persister: group commit (concurrent writers share one
+// ServingStore over a persister: group commit (concurrent writers share one
 // CommitBatch, changes become visible only once durable) and the persisted
 // history seeding the history ring (a watch resumes across a restart).
 #include <gmock/gmock.h>
@@ -10,7 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "storage/memory/memory_store.h"
+#include "storage/serving/serving_store.h"
 
 namespace deviceapi::storage {
 namespace {
@@ -70,9 +70,9 @@ class GatedPersister : public Persister {
 TEST(GroupCommit, WritersWaitingOnASyncShareTheNextBatch) {
   auto p = std::make_unique<GatedPersister>();
   GatedPersister* persister = p.get();
-  auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::move(p));
+  auto store = ServingStore::CreateWithPersister(StoreConfig{}, std::move(p));
   ASSERT_TRUE(store.ok()) << store.status();
-  MemoryStore& s = **store;
+  ServingStore& s = **store;
   const uint64_t start = s.CurrentResourceVersion();
 
   std::thread first([&] { EXPECT_TRUE(s.Create(MakeGpu("gpu-0")).ok()); });
@@ -127,9 +127,9 @@ TEST(GroupCommit, WritersWaitingOnASyncShareTheNextBatch) {
 TEST(GroupCommit, AsyncWritersHoldNoThreadDuringASync) {
   auto p = std::make_unique<GatedPersister>();
   GatedPersister* persister = p.get();
-  auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::move(p));
+  auto store = ServingStore::CreateWithPersister(StoreConfig{}, std::move(p));
   ASSERT_TRUE(store.ok()) << store.status();
-  MemoryStore& s = **store;
+  ServingStore& s = **store;
   const uint64_t start = s.CurrentResourceVersion();
 
   absl::Mutex mu;
@@ -171,9 +171,9 @@ TEST(GroupCommit, AsyncWritersHoldNoThreadDuringASync) {
 TEST(GroupCommit, AnswersDecidedOnStagedStateWaitForItsSync) {
   auto p = std::make_unique<GatedPersister>();
   GatedPersister* persister = p.get();
-  auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::move(p));
+  auto store = ServingStore::CreateWithPersister(StoreConfig{}, std::move(p));
   ASSERT_TRUE(store.ok()) << store.status();
-  MemoryStore& s = **store;
+  ServingStore& s = **store;
 
   absl::Notification created, exists, noop;
   WriteResult created_r, exists_r, noop_r;
@@ -213,9 +213,9 @@ TEST(GroupCommit, AFailedSyncFailsItsBatchAndWhatWasStagedOnIt) {
   auto p = std::make_unique<GatedPersister>();
   GatedPersister* persister = p.get();
   persister->gate_ = false;
-  auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::move(p));
+  auto store = ServingStore::CreateWithPersister(StoreConfig{}, std::move(p));
   ASSERT_TRUE(store.ok());
-  MemoryStore& s = **store;
+  ServingStore& s = **store;
   ASSERT_TRUE(s.Create(MakeGpu("a")).ok());
   const uint64_t rv = s.CurrentResourceVersion();
   persister->FailNext();
@@ -270,9 +270,9 @@ TEST(GroupCommit, PersistedHistoryLetsAWatchResumeAcrossARestart) {
     prev = ev->object;
     h.push_back(ev);
   }
-  auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::make_unique<HistoryPersister>(h));
+  auto store = ServingStore::CreateWithPersister(StoreConfig{}, std::make_unique<HistoryPersister>(h));
   ASSERT_TRUE(store.ok()) << store.status();
-  MemoryStore& s = **store;
+  ServingStore& s = **store;
   Collect c;
   WatchOptions o;
   o.resume_rv = 100;

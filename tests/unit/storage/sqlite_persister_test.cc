@@ -13,7 +13,7 @@
 #include <fstream>
 #include <random>
 
-#include "storage/memory/memory_store.h"
+#include "storage/serving/serving_store.h"
 #include "storage/sqlite/sqlite_persister.h"
 #include "testutil/sqlite_files.h"
 #include "testutil/test_server.h"

@@ -1,4 +1,4 @@
-// The sqlite:// backend: MemoryStore over a SqlitePersister. Durability across
+// The sqlite:// backend: ServingStore over a SqlitePersister. Durability across
 // reopen, write failures that leave no trace, and clear start-up errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "storage/memory/memory_store.h"
+#include "storage/serving/serving_store.h"
 #include "storage/sqlite/sqlite_persister.h"
 #include "testutil/sqlite_files.h"
 #include "testutil/test_server.h"
@@ -159,9 +159,9 @@ class FlakyPersister : public Persister {
 
 TEST(PersisterContract, FailedCommitIsUnavailableAndInvisible) {
   bool fail = false;
-  auto store = MemoryStore::CreateWithPersister(StoreConfig{}, std::make_unique<FlakyPersister>(&fail));
+  auto store = ServingStore::CreateWithPersister(StoreConfig{}, std::make_unique<FlakyPersister>(&fail));
   ASSERT_TRUE(store.ok());
-  MemoryStore& s = **store;
+  ServingStore& s = **store;
   ASSERT_TRUE(s.Create(MakeGpu("a")).ok());
   const uint64_t rv = s.CurrentResourceVersion();
   fail = true;

@@ -2,9 +2,15 @@
 // watcher queues and enter/leave typing, continue tokens.
 #include <gtest/gtest.h>
 
+#include <type_traits>
+
+#include "storage/after_unlock.h"
 #include "storage/continue_token.h"
 #include "storage/history_ring.h"
+#include "storage/next_version.h"
 #include "storage/snapshot.h"
+#include "storage/store.h"
+#include "storage/stored_object.h"
 #include "storage/watcher.h"
 
 namespace deviceapi::storage {
@@ -91,21 +97,22 @@ TEST(Watcher, EnterAndLeave) {
 
 // Overflowing the live queue ends the watch with RESOURCE_EXHAUSTED and drops the backlog.
 TEST(Watcher, OverflowEndsWatch) {
-  Watcher w(WatchOptions{}, 2, absl::Now());
-  w.set_min_rv(1);
+  Watcher w(WatchOptions{}, 2, absl::Now(), /*min_rv=*/1);
   EXPECT_FALSE(w.Offer(Ev(1, EventType::kAdded, Obj("old", 1))));  // at or below min_rv: skipped
   w.Offer(Ev(2, EventType::kAdded, Obj("a", 2)));
   w.Offer(Ev(3, EventType::kAdded, Obj("b", 3)));
   EXPECT_FALSE(w.is_ended());
+  EXPECT_EQ(w.dropped_on_eviction(), 0u);
   w.Offer(Ev(4, EventType::kAdded, Obj("c", 4)));
   EXPECT_FALSE(w.Next());
   ASSERT_TRUE(w.ended());
   EXPECT_EQ(w.ended()->code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(w.dropped_on_eviction(), 2u);  // the two queued events
 }
 
 // A consumer that found the queue empty is told about the next item exactly once.
 TEST(Watcher, NotifiesArmedConsumerOnce) {
-  Watcher w(WatchOptions{}, 10, absl::Now());
+  Watcher w(WatchOptions{}, 10, absl::Now(), 0);
   EXPECT_FALSE(w.Next());  // arms
   EXPECT_TRUE(w.Offer(Ev(2, EventType::kAdded, Obj("a", 2))));
   EXPECT_FALSE(w.Offer(Ev(3, EventType::kAdded, Obj("b", 3))));
@@ -113,33 +120,6 @@ TEST(Watcher, NotifiesArmedConsumerOnce) {
   ASSERT_TRUE(w.Next());
   EXPECT_FALSE(w.Next());
   EXPECT_TRUE(w.End(absl::OkStatus()));
-}
-
-std::string Flatten(const grpc::ByteBuffer& b) {
-  std::vector<grpc::Slice> slices;
-  EXPECT_TRUE(b.Dump(&slices).ok());
-  std::string out;
-  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return out;
-}
-
-// An event's wire form is a small header followed by the stored object's
-// own bytes (referenced, not copied), and parses as a WatchGpusResponse.
-TEST(Event, WireSharesTheStoredBytesAndParses) {
-  // Long enough that the bytes are not an inline (copied) slice.
-  auto e = Ev(7, EventType::kModified, Obj("a-gpu-with-a-name-longer-than-an-inline-slice", 7));
-  grpc::ByteBuffer b = e->Wire(EventType::kModified);
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(b.Dump(&slices).ok());
-  ASSERT_EQ(slices.size(), 2u);
-  EXPECT_EQ(slices[1].begin(), e->object->bytes().begin());
-  v1::WatchGpusResponse r;
-  ASSERT_TRUE(r.ParseFromString(Flatten(b)));
-  EXPECT_EQ(r.type(), "MODIFIED");
-  EXPECT_EQ(r.object().metadata().name(), "a-gpu-with-a-name-longer-than-an-inline-slice");
-  EXPECT_EQ(r.object().metadata().resource_version(), "7");
-  ASSERT_TRUE(r.ParseFromString(Flatten(e->Wire(EventType::kDeleted))));
-  EXPECT_EQ(r.type(), "DELETED");
 }
 
 // A stored version keeps its bytes and metadata; the parsed object comes back
@@ -220,6 +200,83 @@ TEST(ContinueToken, RoundTripAndGarbage) {
   for (const char* bad : {"", "!!!", "e30", "eyJydiI6MX0"}) {
     EXPECT_EQ(DecodeContinueToken(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
+}
+
+// A next version can be moved but never copied, so a borrowed one cannot be
+// duplicated and kept past its write.
+static_assert(!std::is_copy_constructible_v<NextVersion>);
+static_assert(!std::is_copy_assignable_v<NextVersion>);
+static_assert(std::is_nothrow_move_constructible_v<NextVersion>);
+
+// A borrowed next version is only read: the committed version owns bytes of
+// its own, parses back equal after the borrowed object is gone, and hands out
+// no owning pointer to it.
+TEST(NextVersion, BorrowedIsReadNotKept) {
+  StoredPtr stored;
+  {
+    v1::Gpu lent;
+    lent.mutable_metadata()->set_name("gpu-lent");
+    lent.mutable_metadata()->set_resource_version("12");
+    NextVersion next = NextVersion::Borrow(&lent);
+    ASSERT_TRUE(next.borrowed());
+    EXPECT_EQ(next.get(), &lent);
+    stored = StoredObject::Commit(std::move(next));
+    EXPECT_FALSE(next);  // moved from
+    ObjectPtr parsed = stored->Object();
+    EXPECT_NE(parsed.get(), &lent);  // parsed from the bytes, not the lent object
+    lent.mutable_metadata()->set_name("changed-after-commit");
+    NextVersion again = NextVersion::Borrow(&lent);
+    EXPECT_EQ(std::move(again).ReleaseOwned(), nullptr);
+  }
+  EXPECT_EQ(stored->metadata().name(), "gpu-lent");
+  EXPECT_EQ(stored->Object()->metadata().name(), "gpu-lent");
+  EXPECT_EQ(stored->Object()->metadata().resource_version(), "12");
+}
+
+// An owned next version is shared with the committed version, which keeps it
+// as its parsed form.
+TEST(NextVersion, OwnedIsKeptAsTheParsedForm) {
+  std::shared_ptr<v1::Gpu> owned = NewObject();
+  owned->mutable_metadata()->set_name("gpu-owned");
+  v1::Gpu* raw = owned.get();
+  NextVersion next(std::move(owned));
+  ASSERT_TRUE(next);
+  EXPECT_FALSE(next.borrowed());
+  StoredPtr stored = StoredObject::Commit(std::move(next));
+  EXPECT_EQ(stored->Object().get(), raw);
+  EXPECT_EQ(stored->metadata().name(), "gpu-owned");
+}
+
+// "No change" is the empty next version, also spelled nullptr.
+TEST(NextVersion, EmptyMeansNoChange) {
+  NextVersion none;
+  NextVersion null = nullptr;
+  NextVersion null_owned = std::shared_ptr<v1::Gpu>();
+  EXPECT_FALSE(none);
+  EXPECT_TRUE(null == nullptr);
+  EXPECT_TRUE(null_owned == nullptr);
+  EXPECT_FALSE(null_owned.borrowed());
+}
+
+// Work queued after a lock runs in order, once, including work it queues;
+// what was never run explicitly runs when the owner goes away.
+TEST(AfterUnlock, RunsInOrderOnceAndOnDestruction) {
+  std::vector<int> ran;
+  {
+    AfterUnlock after;
+    after.Add([&] { ran.push_back(1); });
+    after.Add([&] {
+      ran.push_back(2);
+      after.Add([&] { ran.push_back(3); });
+    });
+    after.Run();
+    EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
+    after.Run();  // nothing left
+    EXPECT_EQ(ran.size(), 3u);
+    after.Add([&] { ran.push_back(4); });
+    EXPECT_FALSE(after.empty());
+  }
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "apiserver/http_server.h"
+#include "observability/http_server.h"
 #include "common/strings.h"
 
 #include <arpa/inet.h>
@@ -20,7 +20,7 @@
 #include "common/logging.h"
 #include "fmt/format.h"
 
-namespace deviceapi::apiserver {
+namespace deviceapi::observability {
 namespace {
 
 using ::deviceapi::common::Cat;
@@ -211,4 +211,4 @@ int HttpServer::HandleRequest(struct mg_connection* conn, void* user_data) {
   return 404;
 }
 
-}  // namespace deviceapi::apiserver
+}  // namespace deviceapi::observability

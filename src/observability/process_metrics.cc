@@ -1,4 +1,4 @@
-#include "apiserver/process_metrics.h"
+#include "observability/process_metrics.h"
 
 #include <dirent.h>
 #include <sys/resource.h>
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-namespace deviceapi::apiserver {
+namespace deviceapi::observability {
 namespace {
 
 prometheus::MetricFamily Single(std::string name, std::string help, prometheus::MetricType type,
@@ -114,4 +114,4 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   return out;
 }
 
-}  // namespace deviceapi::apiserver
+}  // namespace deviceapi::observability

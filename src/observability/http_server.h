@@ -1,6 +1,6 @@
 // The small HTTP endpoint for Prometheus and kubelet probes, on civetweb.
-#ifndef DEVICEAPI_APISERVER_HTTP_SERVER_H_
-#define DEVICEAPI_APISERVER_HTTP_SERVER_H_
+#ifndef DEVICEAPI_OBSERVABILITY_HTTP_SERVER_H_
+#define DEVICEAPI_OBSERVABILITY_HTTP_SERVER_H_
 
 #include <functional>
 #include <memory>
@@ -11,7 +11,7 @@
 struct mg_context;
 struct mg_connection;
 
-namespace deviceapi::apiserver {
+namespace deviceapi::observability {
 
 // Serves, for GET and HEAD (other methods get 405):
 //   /metrics          200, text/plain; version=0.0.4, body metrics()
@@ -57,6 +57,6 @@ class HttpServer {
   int port_ = 0;
 };
 
-}  // namespace deviceapi::apiserver
+}  // namespace deviceapi::observability
 
-#endif  // DEVICEAPI_APISERVER_HTTP_SERVER_H_
+#endif  // DEVICEAPI_OBSERVABILITY_HTTP_SERVER_H_

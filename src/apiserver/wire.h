@@ -1,13 +1,13 @@
 // Hand-written protobuf wire framing for the few responses the server builds
 // from shared, already-stored objects (a watch event, a Get, a List) instead
 // of copying those objects into a response message first.
-#ifndef DEVICEAPI_STORAGE_WIRE_H_
-#define DEVICEAPI_STORAGE_WIRE_H_
+#ifndef DEVICEAPI_APISERVER_WIRE_H_
+#define DEVICEAPI_APISERVER_WIRE_H_
 
 #include <cstddef>
 #include <cstdint>
 
-namespace deviceapi::storage::wire {
+namespace deviceapi::apiserver::wire {
 
 constexpr size_t VarintSize(uint64_t v) {
   size_t n = 1;
@@ -37,6 +37,6 @@ inline uint8_t* PutLenHeader(uint8_t* p, uint32_t field, size_t len) {
   return PutVarint(p, len);
 }
 
-}  // namespace deviceapi::storage::wire
+}  // namespace deviceapi::apiserver::wire
 
-#endif  // DEVICEAPI_STORAGE_WIRE_H_
+#endif  // DEVICEAPI_APISERVER_WIRE_H_

@@ -1,4 +1,4 @@
-#include "storage/memory/memory_store.h"
+#include "storage/serving/serving_store.h"
 
 #include <algorithm>
 #include <map>
@@ -12,24 +12,17 @@
 namespace deviceapi::storage {
 
 namespace am = ::deviceapi::apimachinery;
-using ::deviceapi::common::ToStd;
 
 namespace {
 
 // Retries of an optimistic update that lost a race to another writer.
 constexpr int kMaxUpdateAttempts = 64;
 
-// Wakes the consumers of newly queued events (outside every lock: a consumer
-// may start a write on the stream right away).
-void NotifyAll(const std::vector<WatcherPtr>& watchers) {
-  for (const auto& w : watchers) w->Notify();
-}
-
-class MemoryWatchHandle : public WatchHandle {
+class ServingWatchHandle : public WatchHandle {
  public:
-  MemoryWatchHandle(WatcherPtr w, std::weak_ptr<MemoryStore> store, WatchHub* hub)
+  ServingWatchHandle(WatcherPtr w, std::weak_ptr<ServingStore> store, WatchHub* hub)
       : w_(std::move(w)), store_(std::move(store)), hub_(hub) {}
-  ~MemoryWatchHandle() override {
+  ~ServingWatchHandle() override {
     w_->Cancel();
     if (auto s = store_.lock()) hub_->Wake();
   }
@@ -37,38 +30,23 @@ class MemoryWatchHandle : public WatchHandle {
 
  private:
   WatcherPtr w_;
-  std::weak_ptr<MemoryStore> store_;
+  std::weak_ptr<ServingStore> store_;
   WatchHub* hub_;
 };
 
 }  // namespace
 
-uint64_t MemoryStore::WallClockStartRv() { return static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())); }
+uint64_t ServingStore::WallClockStartRv() { return static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())); }
 
-std::shared_ptr<MemoryStore> MemoryStore::Create(const StoreConfig& config, uint64_t start_rv) {
-  return std::make_shared<MemoryStore>(config, start_rv);
+std::shared_ptr<ServingStore> ServingStore::Create(const StoreConfig& config, uint64_t start_rv) {
+  return std::make_shared<ServingStore>(config, start_rv);
 }
 
-absl::StatusOr<std::shared_ptr<MemoryStore>> MemoryStore::CreateWithPersister(
-    const StoreConfig& config, std::unique_ptr<Persister> persister) {
-  auto state = persister->Load();
-  if (!state.ok()) return state.status();
-  const uint64_t start_rv = std::max(state->last_rv, WallClockStartRv());
-  if (auto s = persister->RecordRv(start_rv); !s.ok()) return s;
-  auto history = persister->LoadHistory(config.history_size, config.history_age);
-  if (!history.ok()) return history.status();
-  SnapshotPtr snap = Snapshot::Empty(start_rv);
-  for (const StoredPtr& obj : state->objects) {
-    snap = snap->With(MakeKey(obj->metadata().namespace_(), obj->metadata().name()), obj, start_rv);
-  }
-  return std::make_shared<MemoryStore>(config, start_rv, std::move(snap), std::move(persister), *history);
-}
+ServingStore::ServingStore(const StoreConfig& config, uint64_t start_rv)
+    : ServingStore(config, start_rv, Snapshot::Empty(start_rv), nullptr) {}
 
-MemoryStore::MemoryStore(const StoreConfig& config, uint64_t start_rv)
-    : MemoryStore(config, start_rv, Snapshot::Empty(start_rv), nullptr) {}
-
-MemoryStore::MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial,
-                         std::unique_ptr<Persister> persister, const std::vector<EventPtr>& history)
+ServingStore::ServingStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial,
+                           std::unique_ptr<Persister> persister, const std::vector<EventPtr>& history)
     : config_(config),
       persister_(std::move(persister)),
       // A persisted history is gapless from its first event: every RV from
@@ -89,7 +67,7 @@ MemoryStore::MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotP
   if (persister_) flusher_ = std::thread([this] { FlusherLoop(); });
 }
 
-MemoryStore::~MemoryStore() {
+ServingStore::~ServingStore() {
   Shutdown();
   if (flusher_.joinable()) {
     {
@@ -100,17 +78,17 @@ MemoryStore::~MemoryStore() {
   }
 }
 
-SnapshotPtr MemoryStore::Current() const {
+SnapshotPtr ServingStore::Current() const {
   absl::MutexLock l(&snap_mu_);
   return snapshot_;
 }
 
-SnapshotPtr MemoryStore::Head() const {
+SnapshotPtr ServingStore::Head() const {
   absl::MutexLock l(&snap_mu_);
   return head_;
 }
 
-void MemoryStore::SetVisibleLocked(SnapshotPtr next) {
+void ServingStore::SetVisibleLocked(SnapshotPtr next) {
   absl::MutexLock l(&snap_mu_);
   // Staged changes are always above the visible RV; without a persister
   // nothing is ever staged.
@@ -118,14 +96,14 @@ void MemoryStore::SetVisibleLocked(SnapshotPtr next) {
   snapshot_ = std::move(next);
 }
 
-absl::StatusOr<uint64_t> MemoryStore::CheckNotAhead(std::string_view rv_string, uint64_t current) const {
+absl::StatusOr<uint64_t> ServingStore::CheckNotAhead(std::string_view rv_string, uint64_t current) const {
   auto n = am::ParseResourceVersion(rv_string);
   if (!n.ok()) return n.status();
   if (*n > current) return am::TooLargeResourceVersionError(*n, current);
   return *n;
 }
 
-absl::StatusOr<StoredPtr> MemoryStore::Get(const ObjectKey& key, std::string_view rv) {
+absl::StatusOr<StoredPtr> ServingStore::Get(const ObjectKey& key, std::string_view rv) {
   SnapshotPtr snap = Current();
   if (!rv.empty() && rv != "0") {
     auto n = CheckNotAhead(rv, snap->rv());
@@ -136,8 +114,8 @@ absl::StatusOr<StoredPtr> MemoryStore::Get(const ObjectKey& key, std::string_vie
   return obj;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, StoredPtr>>> MemoryStore::StateAt(uint64_t rv,
-                                                                                    bool for_continue) {
+absl::StatusOr<std::vector<std::pair<std::string, StoredPtr>>> ServingStore::StateAt(uint64_t rv,
+                                                                                     bool for_continue) {
   std::map<std::string, StoredPtr> state;
   {
     absl::MutexLock l(&commit_mu_);
@@ -163,7 +141,7 @@ absl::StatusOr<std::vector<std::pair<std::string, StoredPtr>>> MemoryStore::Stat
   return std::vector<std::pair<std::string, StoredPtr>>(state.begin(), state.end());
 }
 
-absl::StatusOr<ListResult> MemoryStore::List(const ListOptions& opts) {
+absl::StatusOr<ListResult> ServingStore::List(const ListOptions& opts) {
   using Match = am::ResourceVersionMatch;
   std::vector<std::pair<std::string, StoredPtr>> items;
   ListResult out;
@@ -237,14 +215,22 @@ absl::StatusOr<ListResult> MemoryStore::List(const ListOptions& opts) {
   return out;
 }
 
-void MemoryStore::CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj,
-                               StoredPtr prev, WriteDone done, Callbacks* run) {
+void ServingStore::WakeAfterUnlock(std::vector<WatcherPtr> watchers, AfterUnlock* after) {
+  if (watchers.empty()) return;
+  // Outside every lock: a consumer may start a write on its stream right away.
+  after->Add([watchers = std::move(watchers)] {
+    for (const auto& w : watchers) w->Notify();
+  });
+}
+
+void ServingStore::CommitLocked(const std::string& key, EventType type, NextVersion obj, StoredPtr prev,
+                                WriteDone done, AfterUnlock* after) {
   SnapshotPtr cur = Head();
   const uint64_t rv = std::max(last_rv_, cur->rv()) + 1;
   last_rv_ = rv;
   // `obj` is private to this call until published: stamping it is no trace.
   obj->mutable_metadata()->set_resource_version(std::to_string(rv));
-  StoredPtr committed = StoredObject::Make(std::move(obj));
+  StoredPtr committed = StoredObject::Commit(std::move(obj));
   auto ev = std::make_shared<Event>();
   ev->rv = rv;
   ev->type = type;
@@ -252,8 +238,8 @@ void MemoryStore::CommitLocked(const std::string& key, EventType type, std::shar
   ev->prev = std::move(prev);
   ev->time = absl::Now();
   if (!persister_) {
-    PublishLocked(key, std::move(ev), cur, run);
-    run->push_back([done = std::move(done), committed = std::move(committed)] { done(committed); });
+    PublishLocked(key, std::move(ev), cur, after);
+    after->Add([done = std::move(done), committed = std::move(committed)] { done(committed); });
     return;
   }
   // Stage: later writers build on this change; readers and watchers see it
@@ -269,196 +255,31 @@ void MemoryStore::CommitLocked(const std::string& key, EventType type, std::shar
   open_batch_->waiters.emplace_back(std::move(done), std::move(committed));
 }
 
-bool MemoryStore::FlushWanted() const { return open_batch_ != nullptr || stopping_; }
-
-void MemoryStore::FlusherLoop() {
-  absl::MutexLock l(&commit_mu_);
-  while (true) {
-    commit_mu_.Await(absl::Condition(this, &MemoryStore::FlushWanted));
-    if (!open_batch_) break;  // stopping, and nothing is staged
-    Callbacks run;
-    FlushLocked(&run);
-    commit_mu_.Unlock();
-    for (auto& f : run) f();
-    commit_mu_.Lock();
-  }
-  // Nothing is staged, so nothing deferred can still be waiting for a sync.
-  Callbacks run;
-  for (auto& [rv, f] : deferred_) run.push_back(std::move(f));
-  deferred_.clear();
-  commit_mu_.Unlock();
-  for (auto& f : run) f();
-  commit_mu_.Lock();
-}
-
-void MemoryStore::FlushLocked(Callbacks* run) {
-  std::shared_ptr<Batch> batch = std::move(open_batch_);
-  open_batch_ = nullptr;
-  std::vector<const Event*> events;
-  events.reserve(batch->events.size());
-  for (const auto& [key, ev] : batch->events) events.push_back(ev.get());
-  // Writers keep staging into a new batch while this one syncs.
-  commit_mu_.Unlock();
-  absl::Status s = persister_->CommitBatch(events);
-  commit_mu_.Lock();
-  if (s.ok()) {
-    auto notify = std::make_shared<std::vector<WatcherPtr>>();
-    for (auto& [key, ev] : batch->events) {
-      history_.Append(ev);
-      hub_.Publish(ev, notify.get());
-    }
-    SetVisibleLocked(batch->after);
-    if (!notify->empty()) run->push_back([notify] { NotifyAll(*notify); });
-    for (auto& [done, obj] : batch->waiters) {
-      run->push_back([done = std::move(done), obj = std::move(obj)] { done(obj); });
-    }
-  } else {
-    // What was staged after this batch was computed on top of it: it fails
-    // too, and writers start again from the visible state.
-    const absl::Status failed =
-        absl::UnavailableError(common::Cat("storage: the change was not persisted: ", ToStd(s.message())));
-    for (const auto& b : {batch, open_batch_}) {
-      if (!b) continue;
-      for (auto& [done, obj] : b->waiters) run->push_back([done = std::move(done), failed] { done(failed); });
-    }
-    open_batch_ = nullptr;
-    absl::MutexLock l(&snap_mu_);
-    head_ = snapshot_;
-    // Nothing staged is left and no failed RV was ever visible or
-    // acknowledged: the next write takes the next RV, as if none had failed.
-    last_rv_ = snapshot_->rv();
-  }
-  // Answers decided on state that is now durable (or that was dropped: they
-  // stand as decided, and a retry sees the state as it is).
-  const uint64_t visible = Current()->rv();
-  auto keep = deferred_.begin();
-  for (auto it = deferred_.begin(); it != deferred_.end(); ++it) {
-    if (!s.ok() || it->first <= visible) {
-      run->push_back(std::move(it->second));
-    } else {
-      *keep++ = std::move(*it);
-    }
-  }
-  deferred_.erase(keep, deferred_.end());
-}
-
-void MemoryStore::PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur, Callbacks* run) {
+void ServingStore::PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur,
+                                 AfterUnlock* after) {
   SnapshotPtr next = cur->With(key, ev->type == EventType::kDeleted ? nullptr : ev->object, ev->rv);
   history_.Append(ev);
-  auto notify = std::make_shared<std::vector<WatcherPtr>>();
-  hub_.Publish(ev, notify.get());
+  std::vector<WatcherPtr> notify;
+  hub_.Publish(ev, &notify);
   SetVisibleLocked(std::move(next));
-  if (!notify->empty()) run->push_back([notify] { NotifyAll(*notify); });
+  WakeAfterUnlock(std::move(notify), after);
 }
 
-uint64_t MemoryStore::OldestResumableLocked() const {
+uint64_t ServingStore::OldestResumableLocked() const {
   // The floor never hides the current RV: a client that is up to date has
   // missed nothing, whatever the backend compacted.
   return std::max(history_.compacted_rv(), std::min(floor_, Current()->rv()));
 }
 
-void MemoryStore::ApplyExternal(std::vector<ExternalChange> changes) {
-  Callbacks run;
-  {
-    absl::MutexLock l(&commit_mu_);
-    for (ExternalChange& c : changes) {
-      SnapshotPtr cur = Current();
-      if (c.rv < cur->rv()) continue;  // already applied (a replay after a reconnect)
-      StoredPtr prev = cur->Find(c.key);
-      auto ev = std::make_shared<Event>();
-      ev->rv = c.rv;
-      ev->time = absl::Now();
-      if (c.object) {
-        c.object->mutable_metadata()->set_resource_version(std::to_string(c.rv));
-        ev->type = prev ? EventType::kModified : EventType::kAdded;
-        ev->object = StoredObject::Make(std::move(c.object));
-      } else {
-        if (!prev) continue;
-        // The deleted object's last state, carrying the deletion's RV.
-        auto last = CopyObject(*prev->Object());
-        last->mutable_metadata()->set_resource_version(std::to_string(c.rv));
-        ev->type = EventType::kDeleted;
-        ev->object = StoredObject::Make(std::move(last));
-      }
-      ev->prev = std::move(prev);
-      PublishLocked(c.key, std::move(ev), cur, &run);
-    }
-  }
-  for (auto& f : run) f();
-}
-
-void MemoryStore::AdvanceTo(uint64_t rv) {
-  absl::MutexLock l(&commit_mu_);
-  SnapshotPtr cur = Current();
-  if (rv <= cur->rv()) return;
-  // The same objects at a higher RV: With() on a key that is never used
-  // (names are never empty) removes nothing.
-  SnapshotPtr next = cur->With(std::string(), nullptr, rv);
-  SetVisibleLocked(std::move(next));
-}
-
-void MemoryStore::RaiseFloor(uint64_t rv) {
-  absl::MutexLock l(&commit_mu_);
-  floor_ = std::max(floor_, rv);
-}
-
-bool MemoryStore::WaitForRv(uint64_t rv, absl::Duration timeout) {
-  absl::MutexLock l(&snap_mu_);
-  auto reached = [this, rv]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(snap_mu_) { return snapshot_->rv() >= rv; };
-  snap_mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
-  return snapshot_->rv() >= rv;
-}
-
-void MemoryStore::EndWatches(const absl::Status& status) {
-  std::vector<WatcherPtr> notify;
-  {
-    absl::MutexLock l(&commit_mu_);
-    for (const auto& weak : watchers_) {
-      if (WatcherPtr w = weak.lock(); w && w->End(status)) notify.push_back(std::move(w));
-    }
-  }
-  for (auto& w : notify) w->Notify();
-  hub_.Wake();  // the dispatcher drops the ended watchers
-}
-
-StoredPtr MemoryStore::Find(const std::string& key) const { return Current()->Find(key); }
-
-size_t MemoryStore::ObjectCount() const { return Current()->size(); }
-
-absl::Status MemoryStore::CheckDeletePreconditions(const std::string& name, const v1::ObjectMeta& md,
-                                                   const DeletePreconditions& pre) {
-  if (pre.uid && *pre.uid != md.uid()) {
-    return am::PreconditionError(
-        name, absl::StrCat("UID in precondition: ", *pre.uid, ", UID in object meta: ", md.uid()));
-  }
-  if (pre.resource_version && *pre.resource_version != md.resource_version()) {
-    return am::PreconditionError(name,
-                                 absl::StrCat("ResourceVersion in precondition: ", *pre.resource_version,
-                                              ", ResourceVersion in object meta: ", md.resource_version()));
-  }
-  return absl::OkStatus();
-}
-
-void MemoryStore::SettleLocked(uint64_t decided_rv, std::function<void()> answer, Callbacks* run) {
-  // An answer decided on staged (not yet durable) state waits for it: a
-  // client told "conflict" or "already exists" must then be able to read the
-  // state that caused it.
-  if (persister_ && decided_rv > Current()->rv()) {
-    deferred_.emplace_back(decided_rv, std::move(answer));
-  } else {
-    run->push_back(std::move(answer));
-  }
-}
-
-absl::StatusOr<StoredPtr> MemoryStore::Create(v1::Gpu gpu) {
+absl::StatusOr<StoredPtr> ServingStore::Create(v1::Gpu gpu) {
   return AwaitWrite([&](WriteDone done) { CreateAsync(std::move(gpu), std::move(done)); });
 }
 
-absl::StatusOr<StoredPtr> MemoryStore::Update(const ObjectKey& key, const UpdateFn& fn) {
+absl::StatusOr<StoredPtr> ServingStore::Update(const ObjectKey& key, const UpdateFn& fn) {
   return AwaitWrite([&](WriteDone done) { UpdateAsync(key, fn, std::move(done)); });
 }
 
-absl::StatusOr<StoredPtr> MemoryStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
+absl::StatusOr<StoredPtr> ServingStore::Delete(const ObjectKey& key, const DeletePreconditions& pre) {
   return AwaitWrite([&](WriteDone done) { DeleteAsync(key, pre, std::move(done)); });
 }
 
@@ -468,52 +289,49 @@ std::function<void()> Answer(WriteDone done, absl::Status error) {
   return [done = std::move(done), error = std::move(error)] { done(error); };
 }
 
-void RunAll(std::vector<std::function<void()>>& run) {
-  for (auto& f : run) f();
-}
-
 }  // namespace
 
-void MemoryStore::CreateAsync(v1::Gpu gpu, WriteDone done) {
+void ServingStore::CreateAsync(v1::Gpu gpu, WriteDone done) {
   const std::string key = MakeKey(gpu.metadata().namespace_(), gpu.metadata().name());
   auto obj = CopyObject(gpu);  // onto an arena of its own
-  Callbacks run;
+  AfterUnlock after;
   {
     absl::MutexLock l(&commit_mu_);
     SnapshotPtr cur = Head();
     if (cur->Find(key)) {
-      SettleLocked(cur->rv(), Answer(std::move(done), am::AlreadyExistsError(obj->metadata().name())), &run);
+      SettleLocked(cur->rv(), Answer(std::move(done), am::AlreadyExistsError(obj->metadata().name())),
+                   &after);
     } else if (cur->size() >= config_.max_objects) {
-      SettleLocked(cur->rv(), Answer(std::move(done), am::TooManyObjectsError(config_.max_objects)), &run);
+      SettleLocked(cur->rv(), Answer(std::move(done), am::TooManyObjectsError(config_.max_objects)), &after);
     } else {
-      CommitLocked(key, EventType::kAdded, std::move(obj), nullptr, std::move(done), &run);
+      CommitLocked(key, EventType::kAdded, std::move(obj), nullptr, std::move(done), &after);
     }
   }
-  RunAll(run);
+  after.Run();
 }
 
-void MemoryStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) {
+void ServingStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) {
   UpdateStoredAsync(
       key, [fn = std::move(fn)](const StoredObject& cur) { return fn(*cur.Object()); }, std::move(done));
 }
 
-void MemoryStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) {
+void ServingStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) {
   const std::string k = MakeKey(key.ns, key.name);
-  Callbacks run;
+  AfterUnlock after;
   bool answered = false;
   for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
     SnapshotPtr head = Head();
     StoredPtr cur = head->Find(k);
     if (!cur) {
       absl::MutexLock l(&commit_mu_);
-      SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &run);
+      SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &after);
       answered = true;
       break;
     }
     auto next = fn(*cur);
     if (!next.ok()) {
       absl::MutexLock l(&commit_mu_);
-      SettleLocked(head->rv(), Answer(std::move(done), next.status()), &run);
+      SettleLocked(head->rv(), Answer(std::move(done), next.status()), &after);
       answered = true;
       break;
     }
@@ -523,7 +341,7 @@ void MemoryStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, Wri
       absl::MutexLock l(&commit_mu_);
       SnapshotPtr visible = Current();
       if (visible->Find(k) == cur) {
-        run.push_back([done = std::move(done), cur = std::move(cur)] { done(cur); });
+        after.Add([done = std::move(done), cur = std::move(cur)] { done(cur); });
         answered = true;
         break;
       }
@@ -539,39 +357,39 @@ void MemoryStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, Wri
     }
     absl::MutexLock l(&commit_mu_);
     if (Head()->Find(k) != cur) continue;  // lost a race: recompute from the new state
-    CommitLocked(k, EventType::kModified, std::move(*next), cur, std::move(done), &run);
+    CommitLocked(k, EventType::kModified, std::move(*next), cur, std::move(done), &after);
     answered = true;
     break;
   }
   if (!answered) done(am::ConflictError(key.name));  // every attempt lost a race
-  RunAll(run);
+  after.Run();
 }
 
-void MemoryStore::DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) {
+void ServingStore::DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) {
   const std::string k = MakeKey(key.ns, key.name);
-  Callbacks run;
+  AfterUnlock after;
   {
     absl::MutexLock l(&commit_mu_);
     SnapshotPtr head = Head();
     StoredPtr cur = head->Find(k);
     if (!cur) {
-      SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &run);
+      SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &after);
     } else if (auto s = CheckDeletePreconditions(key.name, cur->metadata(), pre); !s.ok()) {
-      SettleLocked(head->rv(), Answer(std::move(done), std::move(s)), &run);
+      SettleLocked(head->rv(), Answer(std::move(done), std::move(s)), &after);
     } else {
-      CommitLocked(k, EventType::kDeleted, CopyObject(*cur->Object()), cur, std::move(done), &run);
+      CommitLocked(k, EventType::kDeleted, CopyObject(*cur->Object()), cur, std::move(done), &after);
     }
   }
-  RunAll(run);
+  after.Run();
 }
 
-absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(WatchOptions opts, WatchConsumer* consumer) {
+absl::StatusOr<std::unique_ptr<WatchHandle>> ServingStore::Watch(WatchOptions opts, WatchConsumer* consumer) {
   const absl::Time now = absl::Now();
   absl::MutexLock l(&commit_mu_);
-  if (shut_) return am::ShuttingDownError();
+  if (shut_down_) return am::ShuttingDownError();
   SnapshotPtr snap = Current();
   const uint64_t cur = snap->rv();
-  auto w = std::make_shared<Watcher>(std::move(opts), config_.watch_queue_size, now);
+  auto w = std::make_shared<Watcher>(std::move(opts), config_.watch_queue_size, now, cur);
   const WatchOptions& o = w->options();
   if (o.resume_rv) {
     const uint64_t from = *o.resume_rv;
@@ -599,7 +417,6 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(WatchOptions opt
     }
     if (o.initial_events_end) w->AddInitial(WatchItem{MakeBookmark(cur, true), EventType::kBookmark});
   }
-  w->set_min_rv(cur);
   w->SetConsumer(consumer);
   if (!hub_.Register(w)) return am::ShuttingDownError();
   if (watchers_.size() >= watchers_prune_at_) {
@@ -609,12 +426,12 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(WatchOptions opt
     watchers_prune_at_ = std::max<size_t>(64, 2 * watchers_.size());
   }
   watchers_.push_back(w);
-  return std::unique_ptr<WatchHandle>(new MemoryWatchHandle(w, weak_from_this(), &hub_));
+  return std::unique_ptr<WatchHandle>(new ServingWatchHandle(w, weak_from_this(), &hub_));
 }
 
-uint64_t MemoryStore::CurrentResourceVersion() { return Current()->rv(); }
+uint64_t ServingStore::CurrentResourceVersion() { return Current()->rv(); }
 
-StoreStats MemoryStore::Stats() {
+StoreStats ServingStore::Stats() {
   StoreStats s;
   SnapshotPtr snap = Current();
   s.resource_version = snap->rv();
@@ -639,15 +456,15 @@ StoreStats MemoryStore::Stats() {
   return s;
 }
 
-absl::Status MemoryStore::Ready() {
-  if (shut_) return am::ShuttingDownError();
+absl::Status ServingStore::Ready() {
+  if (shut_down_) return am::ShuttingDownError();
   return absl::OkStatus();
 }
 
-void MemoryStore::Shutdown() {
+void ServingStore::Shutdown() {
   {
     absl::MutexLock l(&commit_mu_);
-    shut_ = true;
+    shut_down_ = true;
   }
   hub_.Shutdown(am::ShuttingDownError());
 }

@@ -1,9 +1,15 @@
-// The in-memory backend: copy-on-write snapshots for reads, one commit lock for
-// writes, the history ring and the watch hub. It is also the serving layer
-// that durable backends will persist through (a commit hook), so every
+// The serving store: the one serving core every backend runs on. Copy-on-write
+// snapshots for reads, one commit lock for writes, the history ring and the
+// watch hub. Alone it is the memory:// backend; with a Persister it is the
+// sqlite:// backend (group commit, group_commit.cc); in mirror mode it serves
+// what another store commits (the etcd:// backend, mirror.cc). So every
 // backend shares these semantics.
-#ifndef DEVICEAPI_STORAGE_MEMORY_MEMORY_STORE_H_
-#define DEVICEAPI_STORAGE_MEMORY_MEMORY_STORE_H_
+//
+// Files: serving_store.cc (reads, writes, commit and publish, watches),
+// group_commit.cc (staging, the flusher, deferred answers), mirror.cc (the
+// mirror-mode API).
+#ifndef DEVICEAPI_STORAGE_SERVING_SERVING_STORE_H_
+#define DEVICEAPI_STORAGE_SERVING_SERVING_STORE_H_
 
 #include <functional>
 #include <memory>
@@ -13,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "storage/after_unlock.h"
 #include "storage/history_ring.h"
 #include "storage/persister.h"
 #include "storage/snapshot.h"
@@ -21,11 +28,11 @@
 
 namespace deviceapi::storage {
 
-class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStore> {
+class ServingStore : public Store, public std::enable_shared_from_this<ServingStore> {
  public:
   // `start_rv`: the first RV is start_rv + 1. A new in-memory store starts
   // above any RV an earlier process could have issued (wall clock in µs).
-  static std::shared_ptr<MemoryStore> Create(const StoreConfig& config, uint64_t start_rv);
+  static std::shared_ptr<ServingStore> Create(const StoreConfig& config, uint64_t start_rv);
   static uint64_t WallClockStartRv();
   // A durable store: loads the persisted objects and starts the RV at
   // max(last persisted RV, wall clock µs) (recorded back to the persister), so
@@ -36,13 +43,13 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // (visible to later writers only) and a flusher thread syncs whatever is
   // staged as one batch, so writers that arrive during a sync share the next
   // one; no writer's thread waits for a sync (see the *Async writes).
-  static absl::StatusOr<std::shared_ptr<MemoryStore>> CreateWithPersister(
+  static absl::StatusOr<std::shared_ptr<ServingStore>> CreateWithPersister(
       const StoreConfig& config, std::unique_ptr<Persister> persister);
 
-  explicit MemoryStore(const StoreConfig& config, uint64_t start_rv);
-  MemoryStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial,
-              std::unique_ptr<Persister> persister, const std::vector<EventPtr>& history = {});
-  ~MemoryStore() override;
+  explicit ServingStore(const StoreConfig& config, uint64_t start_rv);
+  ServingStore(const StoreConfig& config, uint64_t start_rv, SnapshotPtr initial,
+               std::unique_ptr<Persister> persister, const std::vector<EventPtr>& history = {});
+  ~ServingStore() override;
 
   absl::StatusOr<StoredPtr> Get(const ObjectKey& key, std::string_view rv) override;
   absl::StatusOr<ListResult> List(const ListOptions& opts) override;
@@ -107,26 +114,26 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   SnapshotPtr Head() const;
   // Sets the visible snapshot (and the head, which equals it without a persister).
   void SetVisibleLocked(SnapshotPtr next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
-  using Callbacks = std::vector<std::function<void()>>;
   // Queues `answer` (a write's error) to run once the state it was decided
-  // on (up to `decided_rv`) is durable and visible: into `run` (the caller
-  // runs it after unlocking) when it already is, else until a flush.
-  void SettleLocked(uint64_t decided_rv, std::function<void()> answer, Callbacks* run)
+  // on (up to `decided_rv`) is durable and visible: into `after` when it
+  // already is, else until a flush.
+  void SettleLocked(uint64_t decided_rv, std::function<void()> answer, AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // Group commit, on the flusher thread: syncs the open batch (releasing
   // commit_mu_ meanwhile), then publishes it or, on failure, fails it and
   // everything staged after it; queues the writers' answers and the deferred
-  // answers now due into `run`.
+  // answers now due into `after`.
   void FlusherLoop();
   bool FlushWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
-  void FlushLocked(Callbacks* run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  void FlushLocked(AfterUnlock* after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // Commits `obj` at key under the commit lock (type kDeleted: removes key,
   // `obj` is the last state). Without a persister it is published at once
-  // and `done`'s answer queued into `run`; with one it is staged into the
+  // and `done`'s answer queued into `after`; with one it is staged into the
   // open batch, `done` with it. A failed sync answers UNAVAILABLE and leaves
-  // no trace (no RV consumed, no event, no history).
-  void CommitLocked(const std::string& key, EventType type, std::shared_ptr<v1::Gpu> obj, StoredPtr prev,
-                    WriteDone done, Callbacks* run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // no trace (no RV consumed, no event, no history). `obj` is stamped with
+  // the RV and serialized here (StoredObject::Commit).
+  void CommitLocked(const std::string& key, EventType type, NextVersion obj, StoredPtr prev, WriteDone done,
+                    AfterUnlock* after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // The objects at exactly `rv`, rebuilt from the current snapshot and the
   // history; OUT_OF_RANGE when the history no longer reaches back to it.
   absl::StatusOr<std::vector<std::pair<std::string, StoredPtr>>> StateAt(uint64_t rv, bool for_continue);
@@ -134,9 +141,11 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   // The oldest RV a watch can resume from (or an Exact list be rebuilt at).
   uint64_t OldestResumableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // Publishes `ev` at key: history, hub, then the snapshot.
-  // The watchers to wake are woken by a callback queued into `run`.
-  void PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur, Callbacks* run)
+  // The watchers to wake are woken from `after`.
+  void PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur, AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Queues the wake-up of `watchers` (that have new events) into `after`.
+  static void WakeAfterUnlock(std::vector<WatcherPtr> watchers, AfterUnlock* after);
 
   const StoreConfig config_;
   // Null for the pure in-memory backend. Used only under commit_mu_.
@@ -155,6 +164,7 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   std::shared_ptr<Batch> open_batch_ ABSL_GUARDED_BY(commit_mu_);
   // Answers waiting until an RV is durable: (RV, answer).
   std::vector<std::pair<uint64_t, std::function<void()>>> deferred_ ABSL_GUARDED_BY(commit_mu_);
+  // The flusher thread is told to exit (the destructor).
   bool stopping_ ABSL_GUARDED_BY(commit_mu_) = false;
   std::thread flusher_;  // with a persister only
   // The highest RV handed out (a failed batch gives its RVs back).
@@ -171,9 +181,10 @@ class MemoryStore : public Store, public std::enable_shared_from_this<MemoryStor
   SnapshotPtr head_ ABSL_GUARDED_BY(snap_mu_);
 
   WatchHub hub_;
-  std::atomic<bool> shut_{false};
+  // Shutdown() was called: no new watches, Ready() fails.
+  std::atomic<bool> shut_down_{false};
 };
 
 }  // namespace deviceapi::storage
 
-#endif  // DEVICEAPI_STORAGE_MEMORY_MEMORY_STORE_H_
+#endif  // DEVICEAPI_STORAGE_SERVING_SERVING_STORE_H_

@@ -1,13 +1,13 @@
 // The standard process_* metrics of Prometheus client libraries, read from /proc/self.
-#ifndef DEVICEAPI_APISERVER_PROCESS_METRICS_H_
-#define DEVICEAPI_APISERVER_PROCESS_METRICS_H_
+#ifndef DEVICEAPI_OBSERVABILITY_PROCESS_METRICS_H_
+#define DEVICEAPI_OBSERVABILITY_PROCESS_METRICS_H_
 
 #include <vector>
 
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 
-namespace deviceapi::apiserver {
+namespace deviceapi::observability {
 
 // Reads /proc/self/stat, /proc/self/fd, /proc/stat and RLIMIT_NOFILE at every Collect() and
 // exports, with client_golang's names and HELP texts:
@@ -27,6 +27,6 @@ class ProcessCollector : public prometheus::Collectable {
   long page_size_ = 4096;
 };
 
-}  // namespace deviceapi::apiserver
+}  // namespace deviceapi::observability
 
-#endif  // DEVICEAPI_APISERVER_PROCESS_METRICS_H_
+#endif  // DEVICEAPI_OBSERVABILITY_PROCESS_METRICS_H_
