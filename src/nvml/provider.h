@@ -6,6 +6,10 @@
 // every --reconcile-interval, per-GPU syncs when something changes, heartbeats every
 // --heartbeat-interval), and a watcher (list + watch of this provider's GPUs) that notices
 // deletions, server restarts and operator clears. Public methods are thread-safe.
+//
+// Files: provider.cc (threads, NVML loading, events, enumeration), provider_writer.cc (the writes
+// of the GPU objects), provider_watch.cc (the watcher); the fault and recovery rules themselves
+// are the pure FaultTracker (fault_tracker.h), which the Provider drives under mu_.
 #ifndef DEVICEAPI_NVML_PROVIDER_H_
 #define DEVICEAPI_NVML_PROVIDER_H_
 
@@ -24,6 +28,7 @@
 #include "absl/time/time.h"
 #include "deviceapi/clientset.h"
 #include "nvml/event_monitor.h"
+#include "nvml/fault_tracker.h"
 #include "nvml/inventory.h"
 #include "nvml/library.h"
 #include "nvml/metrics.h"
@@ -85,28 +90,13 @@ class Provider {
   const XidPolicy& policy() const { return policy_; }
 
  private:
-  struct Fault {
-    std::string reason;  // "XID79", "GPULost", "ResetRequired", "RowRemapFailure"
-    std::string message;
-    RecommendedAction action = RecommendedAction::kContactSupport;
-    uint64_t gen = 0;           // identifies this fault; every new fault gets a new number
-    uint64_t published_rv = 0;  // RV of our first write that carried it; 0: not on the server yet
-  };
-  struct Warning {
-    uint64_t xid = 0;
-    absl::Time time;
-    std::string message;
-  };
   // What this provider knows about one GPU (by UUID).
   struct GpuState {
     GpuInventory inventory;
     nvmlDevice_t handle = nullptr;
     bool present = false;  // enumerated by NVML in the last reconcile
     DeviceHealthProbe probe;
-    std::optional<Fault> fault;  // latched critical condition
-    bool reset_seen = false;     // since the fault: the GPU was lost or unusable (a reset)
-    bool recovered = false;      // True again after a fault: reason "Recovered"
-    std::optional<Warning> last_warning;
+    FaultState health;  // moved by faults_ (fault_tracker.h)
     bool events_supported = true;
     // Bookkeeping of our writes.
     uint64_t last_written_rv = 0;
@@ -115,24 +105,18 @@ class Provider {
     bool adopted = false;  // server state read once (fault adoption after a provider restart)
   };
 
+  // ---- provider.cc: threads, NVML side ----
   void WorkerLoop();
-  void WatchLoop();
   void OnNvmlEvent(const NvmlEvent& ev);
-
-  absl::Status FullReconcile();
-  absl::Status ReconcileWithoutNvml();
-  absl::Status SyncGpu(const std::string& uuid);
-  v1::Condition DesiredCondition(const GpuState& s) const;
-  void ApplyMetadata(const GpuState& s, v1::Gpu* gpu) const;
-  void AdoptServerState(GpuState* s, const v1::Gpu& gpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // `fault_gen`: the gen of the fault the write carried (0: none).
-  void NoteWritten(const std::string& uuid, const v1::Gpu& written, bool heartbeat, std::string action,
-                   uint64_t fault_gen) ABSL_LOCKS_EXCLUDED(mu_);
-  void SetFaultLocked(GpuState* s, Fault f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // An NVMLReady=True written by someone else at `rv` clears the fault only when that fault was
-  // already on the server before (rv > published_rv): the operator saw it. A clear that raced
-  // with a fault not yet published was meant for the earlier state and does not hide the new one.
-  static bool ClearsFault(const GpuState& s, uint64_t rv);
+  // Loads NVML if it is not loaded yet (--nvml-missing=unknown); false while it cannot be.
+  // Worker thread only.
+  bool EnsureNvmlLoaded();
+  // Creates and starts the event monitor on nvml_ (none when NVML events are unavailable).
+  void StartEventMonitor();
+  // Enumerates NVML, updates every GPU's state (inventory, probe, faults_), forgets GPUs that are
+  // gone and registers new ones for events. Returns the UUIDs present. Worker thread only.
+  absl::StatusOr<std::set<std::string>> RefreshDevices() ABSL_LOCKS_EXCLUDED(mu_);
+  // An operator clear of `s`'s fault (FaultTracker::ClearsFault held), seen in `seen` at `rv`.
   void ApplyClearLocked(GpuState* s, const v1::Gpu& seen, uint64_t rv) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WorkerShouldWake() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void UpdateHealthGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -140,6 +124,23 @@ class Provider {
   void RecordApiError(const absl::Status& s);
   std::shared_ptr<GpuInterface> Client() const ABSL_LOCKS_EXCLUDED(client_mu_);
   void MaybeReconnect(const absl::Status& s) ABSL_LOCKS_EXCLUDED(client_mu_);
+
+  // ---- provider_writer.cc: writes of the GPU objects (worker thread only) ----
+  absl::Status FullReconcile();
+  absl::Status ReconcileWithoutNvml();
+  absl::Status SyncGpu(const std::string& uuid);
+  // NVMLReady as FaultTracker::Desired has it; `action`: the recommended action to set ("" = none).
+  static v1::Condition DesiredCondition(const GpuState& s, std::string* action);
+  void ApplyMetadata(const GpuState& s, v1::Gpu* gpu) const;
+  void AdoptServerState(GpuState* s, const v1::Gpu& gpu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `fault_gen`: the gen of the fault the write carried (0: none).
+  void NoteWritten(const std::string& uuid, const v1::Gpu& written, bool heartbeat, std::string action,
+                   uint64_t fault_gen) ABSL_LOCKS_EXCLUDED(mu_);
+  // The numeric value of a resource version; 0 when it is not a decimal number.
+  static uint64_t ParseRv(const std::string& rv);
+
+  // ---- provider_watch.cc: the watch of this provider's GPUs (watcher thread) ----
+  void WatchLoop();
 
   const ProviderOptions options_;
   const ClientFactory client_factory_;
@@ -164,7 +165,7 @@ class Provider {
   bool nvml_loaded_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_loop_ ABSL_GUARDED_BY(mu_) = absl::Now();
   std::map<unsigned int, std::string> uuid_by_index_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_fault_gen_ ABSL_GUARDED_BY(mu_) = 0;
+  FaultTracker faults_ ABSL_GUARDED_BY(mu_);
   WatchInterface* active_watch_ ABSL_GUARDED_BY(mu_) = nullptr;
 
   std::thread worker_;
