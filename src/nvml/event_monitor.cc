@@ -32,7 +32,7 @@ absl::Status EventMonitor::Start() {
 void EventMonitor::Stop() {
   {
     absl::MutexLock lock(&mu_);
-    stop_ = true;
+    stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -105,15 +105,15 @@ void EventMonitor::Run() {
     nvmlEventSet_t set;
     {
       absl::MutexLock lock(&mu_);
-      if (stop_) return;
+      if (stopping_) return;
       set = set_;
     }
     if (set == nullptr) {
       bool stop;
       {
         absl::MutexLock lock(&mu_);
-        mu_.AwaitWithTimeout(absl::Condition(&stop_), wait_timeout_);
-        stop = stop_;
+        mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait_timeout_);
+        stop = stopping_;
       }
       if (!stop) RecreateSet();
       continue;
@@ -132,7 +132,7 @@ void EventMonitor::Run() {
         consecutive_errors = 0;
       }
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(100));
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(100));
       continue;
     }
     consecutive_errors = 0;

@@ -74,7 +74,7 @@ class EventMonitor {
   absl::Mutex mu_;
   nvmlEventSet_t set_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::map<std::string, Registration> devices_ ABSL_GUARDED_BY(mu_);  // by UUID
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

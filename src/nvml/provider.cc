@@ -67,7 +67,7 @@ absl::Status Provider::Start() {
 void Provider::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
-    stop_ = true;
+    stopping_ = true;
     if (active_watch_ != nullptr) active_watch_->Stop();
   }
   if (worker_.joinable()) worker_.join();
@@ -80,7 +80,7 @@ void Provider::Shutdown() {
 
 bool Provider::Ready() const {
   absl::MutexLock lock(&mu_);
-  return ready_ && !stop_;
+  return ready_ && !stopping_;
 }
 
 bool Provider::Live() const {
@@ -90,10 +90,10 @@ bool Provider::Live() const {
 
 bool Provider::Stopping() const {
   absl::MutexLock lock(&mu_);
-  return stop_;
+  return stopping_;
 }
 
-bool Provider::WorkerShouldWake() const { return stop_ || full_requested_ || !dirty_.empty(); }
+bool Provider::WorkerShouldWake() const { return stopping_ || full_requested_ || !dirty_.empty(); }
 
 void Provider::RecordApiError(const absl::Status& s) {
   metrics_.RecordApiError();
@@ -185,7 +185,7 @@ void Provider::WorkerLoop() {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithDeadline(absl::Condition(this, &Provider::WorkerShouldWake),
                             std::min(next_full, next_heartbeat));
-      if (stop_) return;
+      if (stopping_) return;
       const absl::Time now = absl::Now();
       last_loop_ = now;
       full = full_requested_ || now >= next_full;

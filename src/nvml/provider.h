@@ -160,7 +160,7 @@ class Provider {
   std::map<std::string, GpuState> gpus_state_ ABSL_GUARDED_BY(mu_);  // by UUID
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
   bool full_requested_ ABSL_GUARDED_BY(mu_) = true;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   bool nvml_loaded_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_loop_ ABSL_GUARDED_BY(mu_) = absl::Now();

@@ -6,7 +6,7 @@
 // writes: it only changes the shared state under mu_ and wakes the worker (dirty_,
 // full_requested_).
 //
-// Threads: the watcher thread only (started by Start(), stopped by Shutdown() through stop_ and
+// Threads: the watcher thread only (started by Start(), stopped by Shutdown() through stopping_ and
 // active_watch_).
 #include <algorithm>
 #include <optional>
@@ -30,7 +30,7 @@ void Provider::WatchLoop() {
   const std::string selector = Cat(kProviderLabel, "=", options_.provider_id);
   auto sleep = [&](absl::Duration d) {
     absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), d);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
   };
   bool first = true;
   bool failed = false;
@@ -69,7 +69,7 @@ void Provider::WatchLoop() {
     {
       absl::MutexLock lock(&mu_);
       active_watch_ = watch->get();
-      if (stop_) (*watch)->Stop();
+      if (stopping_) (*watch)->Stop();
     }
     const absl::Time started = absl::Now();
     bool delivered = false;
