@@ -64,6 +64,22 @@ using Clock = std::chrono::steady_clock;
 constexpr char kProviderLabel[] = "device.nvidia.com/provider";
 constexpr char kProviderId[] = "nvml-bench";
 
+// A watch of this bench's provider's GPUs from the current revision (no initial events), or
+// null when the list or the watch fails (a failed watch is reported on stderr).
+WatchPtr WatchProviderGpus(GpuInterface& gpus) {
+  ListOptions lo;
+  lo.label_selector = std::string(kProviderLabel) + "=" + kProviderId;
+  auto list = gpus.List(lo);
+  if (!list.ok()) return nullptr;
+  lo.resource_version = list->metadata().resource_version();
+  auto watch = gpus.Watch(lo);
+  if (!watch.ok()) {
+    std::cerr << "watch: " << watch.status() << "\n";
+    return nullptr;
+  }
+  return std::move(*watch);
+}
+
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 struct Flags {
@@ -376,16 +392,8 @@ bool Bench::OpenFifoWriter(Clock::time_point deadline) {
 
 bool Bench::MeasureRegistration() {
   GpuInterfacePtr gpus = cs_->DeviceV1alpha1().Gpus();
-  ListOptions lo;
-  lo.label_selector = std::string(kProviderLabel) + "=" + kProviderId;
-  auto list = gpus->List(lo);
-  if (!list.ok()) return false;
-  lo.resource_version = list->metadata().resource_version();
-  auto watch = gpus->Watch(lo);
-  if (!watch.ok()) {
-    std::cerr << "watch: " << watch.status() << "\n";
-    return false;
-  }
+  WatchPtr watch = WatchProviderGpus(*gpus);
+  if (watch == nullptr) return false;
   health_port_ = PickFreePort();
   const std::string log = dir_ + "/provider.log";
   const auto t0 = Clock::now();
@@ -399,7 +407,7 @@ bool Bench::MeasureRegistration() {
   std::set<std::string> seen;
   const auto deadline = t0 + std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
   while (seen.size() < devices_.size()) {
-    auto ev = (*watch)->NextUntil(absl::Now() + absl::FromChrono(deadline - Clock::now()));
+    auto ev = watch->NextUntil(absl::Now() + absl::FromChrono(deadline - Clock::now()));
     if (!ev.has_value()) {
       std::cerr << "registration: " << seen.size() << " of " << devices_.size() << " GPUs after "
                 << f_.timeout_s << "s; provider log:\n"
@@ -411,7 +419,7 @@ bool Bench::MeasureRegistration() {
   registration_ms_ = Ms(Clock::now() - t0);
   std::cout << "registration: " << devices_.size() << " GPUs ADDED " << Fmt(*registration_ms_)
             << " after the provider was spawned\n";
-  (*watch)->Stop();
+  watch->Stop();
   return OpenFifoWriter(Clock::now() + std::chrono::seconds(10));
 }
 
@@ -463,16 +471,8 @@ bool Bench::MeasureXids() {
     const uint64_t xid = xids_[pick_xid(rng_)];
     const std::string want_reason = "XID" + std::to_string(xid);
 
-    ListOptions lo;
-    lo.label_selector = std::string(kProviderLabel) + "=" + kProviderId;
-    auto list = gpus->List(lo);
-    if (!list.ok()) return false;
-    lo.resource_version = list->metadata().resource_version();
-    auto watch = gpus->Watch(lo);
-    if (!watch.ok()) {
-      std::cerr << "watch: " << watch.status() << "\n";
-      return false;
-    }
+    WatchPtr watch = WatchProviderGpus(*gpus);
+    if (watch == nullptr) return false;
     const std::string line = uuid + " " + std::to_string(xid) + "\n";
     const auto t0 = Clock::now();
     if (::write(fifo_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
@@ -482,14 +482,14 @@ bool Bench::MeasureXids() {
     const absl::Time deadline = absl::Now() + absl::Milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
     bool got = false;
     while (!got) {
-      auto ev = (*watch)->NextUntil(deadline);
+      auto ev = watch->NextUntil(deadline);
       if (!ev.has_value()) break;
       if (ev->object.metadata().name() != name) continue;
       const v1::Condition* c = FindCondition(ev->object.status(), "NVMLReady");
       got = c != nullptr && c->status() == kConditionFalse && c->reason() == want_reason;
     }
     const auto t1 = Clock::now();
-    (*watch)->Stop();
+    watch->Stop();
     if (!got) {
       ++xid_timeouts_;
       std::cerr << "sample " << i << ": no NVMLReady=False " << want_reason << " for " << name << " within "

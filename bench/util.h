@@ -19,6 +19,7 @@ namespace devapi_bench {
 // written into an object by the writer can be compared with the time a watcher receives it.
 int64_t NowNs();
 void SleepUntilNs(int64_t t);
+inline constexpr int64_t kSec = 1000000000;  // one second in NowNs() units
 
 // Latency samples in nanoseconds; percentiles over the sorted samples.
 struct Latencies {
