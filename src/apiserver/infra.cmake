@@ -17,6 +17,7 @@ deviceapi_cc_library(
     ${_infra_dir}/http_server.h
   DEPS
     deviceapi::common
+    deviceapi::storage  # ParseDatastoreEndpoint: the --datastore-endpoint check
     CLI11::CLI11
     prometheus-cpp::core
     civetweb::civetweb
