@@ -15,6 +15,7 @@ deviceapi_cc_library(
   DEPS
     deviceapi::common
     deviceapi::observability
+    deviceapi::storage  # ParseDatastoreEndpoint: the --datastore-endpoint check
     CLI11::CLI11
     prometheus-cpp::core
     gRPC::grpc++

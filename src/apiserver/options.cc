@@ -18,6 +18,7 @@
 #include "common/duration.h"
 #include "common/version.h"
 #include "fmt/format.h"
+#include "storage/open_store.h"
 
 namespace deviceapi::apiserver {
 namespace {
@@ -258,27 +259,9 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
                          "characters of a-z, 0-9, '-' and '.', starting and ending with an alphanumeric"));
   }
 
-  std::string_view endpoint = o.datastore_endpoint;
-  size_t sep = endpoint.find("://");
-  std::string_view scheme = sep == std::string_view::npos ? "" : endpoint.substr(0, sep);
-  if (scheme == "memory") {
-  } else if (scheme == "sqlite") {
-    std::string_view path = endpoint.substr(sep + 3);
-    if (path.empty() || path.front() != '/' || path.back() == '/') {
-      errors.push_back(
-          Cat("datastore endpoint \"", endpoint,
-              "\": sqlite needs an absolute file path, e.g. sqlite:///var/lib/device-api/state.db"));
-    }
-  } else if (scheme == "etcd") {
-    // The addresses and ?prefix= are checked where the store opens
-    // (storage::ParseEtcdEndpoint), with a message naming what is wrong.
-    if (endpoint.size() == sep + 3) {
-      errors.push_back(Cat("datastore endpoint \"", endpoint,
-                           "\": etcd needs at least one address, e.g. etcd://127.0.0.1:2379"));
-    }
-  } else {
-    errors.push_back(
-        Cat("unsupported datastore endpoint \"", endpoint, "\": expected memory://, sqlite:// or etcd://"));
+  // One parser for the flag and for opening the store (storage/open_store.h).
+  if (auto endpoint = storage::ParseDatastoreEndpoint(o.datastore_endpoint); !endpoint.ok()) {
+    errors.emplace_back(endpoint.status().message());
   }
 
   CheckRange(errors, "max-recv-msg-size", o.max_recv_msg_size, kMinMsgSize, kMaxRecvMsgSize);

@@ -98,10 +98,11 @@ ServerOptions DefaultServerOptions();
 absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostream& out);
 
 // Checks ranges and consistency of the typed/derived fields (the *_address and datastore
-// strings are checked by re-parsing them only where no derived field exists: datastore).
+// strings are checked by re-parsing them only where no derived field exists: datastore, with
+// storage::ParseDatastoreEndpoint, the parser OpenStore uses).
 // Returns INVALID_ARGUMENT listing every problem, one per line, e.g.
 //   --watch-queue-size must be >= 1, got 0
-//   datastore scheme "sqlite" is not supported yet
+//   unsupported datastore endpoint "redis://x": want memory://, sqlite:///ABSOLUTE/PATH or etcd://...
 //   --health-probe-bind-address and --metrics-bind-address must use different ports, both use 9090
 absl::Status ValidateServerOptions(const ServerOptions& options);
 

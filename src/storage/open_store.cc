@@ -1,3 +1,6 @@
+// Opening the backend a --datastore-endpoint names (see open_store.h).
+#include "storage/open_store.h"
+
 #include <string>
 
 #include "common/strings.h"
@@ -9,23 +12,56 @@
 namespace deviceapi::storage {
 
 using ::deviceapi::common::Cat;
+using ::deviceapi::common::ToStd;
+
+absl::StatusOr<DatastoreEndpoint> ParseDatastoreEndpoint(std::string_view endpoint) {
+  constexpr std::string_view kMemory = "memory://";
+  constexpr std::string_view kSqlite = "sqlite://";
+  constexpr std::string_view kEtcd = "etcd://";
+  if (endpoint.substr(0, kMemory.size()) == kMemory) {
+    if (endpoint.size() != kMemory.size()) {
+      return absl::InvalidArgumentError(
+          Cat("datastore endpoint \"", endpoint, "\": memory:// takes no path or settings; want memory://"));
+    }
+    return MemoryDatastore{};
+  }
+  if (endpoint.substr(0, kSqlite.size()) == kSqlite) {
+    const std::string_view path_and_query = endpoint.substr(kSqlite.size());
+    const std::string_view path = path_and_query.substr(0, path_and_query.find('?'));
+    if (path.empty() || path.front() != '/' || path.back() == '/') {
+      return absl::InvalidArgumentError(Cat("datastore endpoint \"", endpoint,
+                                            "\": sqlite needs an absolute file path; want "
+                                            "sqlite:///ABSOLUTE/PATH/state.db[?synchronous=full|normal], "
+                                            "e.g. sqlite:///var/lib/device-api/state.db"));
+    }
+    if (auto target = ParseSqliteTarget(path_and_query); !target.ok()) {
+      return absl::InvalidArgumentError(
+          Cat("datastore endpoint \"", endpoint, "\": ", ToStd(target.status().message())));
+    }
+    return SqliteDatastore{std::string(path_and_query)};
+  }
+  if (endpoint.substr(0, kEtcd.size()) == kEtcd) {
+    auto etcd = ParseEtcdEndpoint(endpoint);
+    if (!etcd.ok()) return etcd.status();
+    return *std::move(etcd);
+  }
+  return absl::InvalidArgumentError(Cat("unsupported datastore endpoint \"", endpoint,
+                                        "\": want memory://, sqlite:///ABSOLUTE/PATH or "
+                                        "etcd://HOST:PORT[,HOST:PORT...]"));
+}
 
 absl::StatusOr<StorePtr> OpenStore(std::string_view endpoint, const StoreConfig& config) {
-  if (endpoint == "memory://" || endpoint == "memory") {
+  auto parsed = ParseDatastoreEndpoint(endpoint);
+  if (!parsed.ok()) return parsed.status();
+  if (std::holds_alternative<MemoryDatastore>(*parsed)) {
     return StorePtr(ServingStore::Create(config, ServingStore::WallClockStartRv()));
   }
-  constexpr std::string_view kSqlite = "sqlite://";
-  if (endpoint.substr(0, kSqlite.size()) == kSqlite) {
-    std::string path(endpoint.substr(kSqlite.size()));
-    if (path.empty() || path.front() != '/') {
-      return absl::InvalidArgumentError(
-          Cat("datastore endpoint \"", endpoint, "\": want sqlite:///absolute/path/to/state.db"));
-    }
-    return OpenSqliteStore(path, config);
+  if (const auto* sqlite = std::get_if<SqliteDatastore>(&*parsed)) {
+    return OpenSqliteStore(sqlite->path_and_query, config);
   }
-  if (endpoint.substr(0, 7) == "etcd://") return OpenEtcdStore(endpoint, config);
-  return absl::InvalidArgumentError(Cat("unsupported datastore endpoint \"", endpoint,
-                                        "\": want memory://, sqlite:///abs/path or etcd://HOST:PORT"));
+  auto etcd = EtcdStore::Open(std::get<EtcdEndpoint>(*parsed), config);
+  if (!etcd.ok()) return etcd.status();
+  return StorePtr(std::move(*etcd));
 }
 
 }  // namespace deviceapi::storage

@@ -7,16 +7,24 @@
 // that compare the key's create_revision (create) or mod_revision (update,
 // delete) with what the mirror holds, so two servers on one prefix never
 // overwrite each other; a write returns only once the mirror has applied its
-// revision (read-your-writes). See docs/design.md, "The etcd backend".
+// revision (read-your-writes). The *Async writes run on the store's writer
+// threads, never on the caller's. See docs/design.md, "The etcd backend".
 //
 // Keys: <prefix>gpus/<namespace>/<name> (the serialized v1alpha1.Gpu with
 // resource_version empty: the key's mod_revision is its RV), and
 // <prefix>meta/started (written at each start, see Open()).
+//
+// The parts: etcd_endpoint.h (parsing etcd://...), etcd_client.h (the
+// failover gRPC client), etcd_codec.h (keys and values), etcd_store.cc (open,
+// load, reads), etcd_watch.cc (the watch feeding the mirror), etcd_writes.cc
+// (the optimistic write loop and the writer threads).
 #ifndef DEVICEAPI_STORAGE_ETCD_ETCD_STORE_H_
 #define DEVICEAPI_STORAGE_ETCD_ETCD_STORE_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -26,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "storage/etcd/etcd_endpoint.h"
 #include "storage/serving/serving_store.h"
 #include "storage/store.h"
 
@@ -35,19 +44,7 @@ class ClientContext;
 
 namespace deviceapi::storage {
 
-inline constexpr std::string_view kDefaultEtcdPrefix = "/device-api/";
-
-// A parsed etcd://host:port[,host:port...][?prefix=/p/] endpoint.
-struct EtcdEndpoint {
-  std::vector<std::string> addresses;                    // host:port, in the order given
-  std::string prefix = std::string(kDefaultEtcdPrefix);  // starts and ends with '/'
-};
-
-// INVALID_ARGUMENT naming the endpoint and what is wanted when it is not of
-// that form: no address, an empty host, a port that is not 1-65535, an
-// unknown query parameter, a prefix that does not start with '/'. A prefix
-// without a trailing '/' gets one.
-absl::StatusOr<EtcdEndpoint> ParseEtcdEndpoint(std::string_view endpoint);
+class EtcdClient;
 
 struct EtcdOptions {
   // Deadline of every unary etcd call (and of reaching etcd at start).
@@ -60,6 +57,9 @@ struct EtcdOptions {
   // Reconnect backoff of the watch after etcd went away.
   absl::Duration min_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(1);
+  // Threads running the *Async writes (each blocks on etcd for its Txn and on
+  // the watch for its revision); more writes wait in a queue, in order.
+  int writer_threads = 4;
 };
 
 class EtcdStore : public Store {
@@ -78,25 +78,56 @@ class EtcdStore : public Store {
   absl::StatusOr<ListResult> List(const ListOptions& opts) override;
   absl::StatusOr<StoredPtr> Create(v1::Gpu gpu) override;
   absl::StatusOr<StoredPtr> Update(const ObjectKey& key, const UpdateFn& fn) override;
-  void UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) override {
-    done(UpdateStored(key, fn));
-  }
   absl::StatusOr<StoredPtr> UpdateStored(const ObjectKey& key, const StoredUpdateFn& fn);
   absl::StatusOr<StoredPtr> Delete(const ObjectKey& key, const DeletePreconditions& pre) override;
+  // The same writes on a writer thread (EtcdOptions::writer_threads): they
+  // return at once and `done` runs there, exactly once. A write still queued
+  // when the store is destroyed is answered UNAVAILABLE without running.
+  void CreateAsync(v1::Gpu gpu, WriteDone done) override;
+  void UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done) override;
+  void UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) override;
+  void DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) override;
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(WatchOptions opts, WatchConsumer* consumer) override;
   uint64_t CurrentResourceVersion() override;
   StoreStats Stats() override;
   // UNAVAILABLE while the etcd watch is down (etcd unreachable), with why.
   absl::Status Ready() override;
+  // Ends the watches; writes keep working (the watch and the writer threads
+  // run until destruction) so in-flight calls drain.
   void Shutdown() override;
 
   const EtcdEndpoint& endpoint() const { return endpoint_; }
 
-  class Client;  // the etcd gRPC calls (etcd_store.cc)
-
  private:
+  // The threads that run the *Async writes, and their queue (etcd_writes.cc).
+  class WriterPool {
+   public:
+    // Told OK to run, or the error that refuses it (the pool is closed).
+    using Task = std::function<void(absl::Status go)>;
+    explicit WriterPool(int threads);
+    ~WriterPool();  // Close()
+    // Queues `task`; refuses it at once (on this thread) once closed.
+    void Submit(Task task);
+    // Refuses the queued tasks with UNAVAILABLE (on this thread) and every
+    // later one, then waits for the running ones. On a writer thread (a
+    // write's `done` dropped the last reference to the store) that thread is
+    // left to finish on its own.
+    void Close();
+
+   private:
+    struct Shared;  // the queue, shared with the threads
+    std::shared_ptr<Shared> shared_;
+    std::vector<std::thread> threads_;
+  };
+
+  // What a write does with the key's current version (etcd_writes.cc).
+  struct WriteStep;
+  using WritePlan = std::function<WriteStep(const StoredPtr& current)>;
+
   EtcdStore(EtcdEndpoint endpoint, const StoreConfig& config, const EtcdOptions& options);
   absl::Status Load();
+  // Waits (request_timeout) until the watch has started; UNAVAILABLE saying why not.
+  absl::Status AwaitWatchStarted();
   void WatchLoop();
   // One watch stream from the mirror's RV + 1, until it breaks (the error)
   // or a relist after a compaction (OK: watch again at once).
@@ -114,13 +145,17 @@ class EtcdStore : public Store {
   void CheckCompacted(uint64_t rv);
   // Waits for the mirror to apply `rv` (a committed write's revision).
   absl::Status AwaitApplied(uint64_t rv);
-  std::string EtcdKey(const std::string& mirror_key) const;
+  // Every write: `plan` looks at the mirror's version of `mirror_key` (null:
+  // none) and answers at once or names the change; a Txn commits it only
+  // while etcd's key is still at that version (else the mirror catches up
+  // with the change that won and `plan` runs again). `name` is for errors.
+  WriteResult WriteKey(const std::string& mirror_key, std::string_view name, const WritePlan& plan);
 
   const EtcdEndpoint endpoint_;
   const StoreConfig config_;
   const EtcdOptions options_;
   const std::string gpus_prefix_;  // <prefix>gpus/
-  std::unique_ptr<Client> client_;
+  std::unique_ptr<EtcdClient> client_;
   std::shared_ptr<ServingStore> mirror_;
 
   absl::Mutex mu_;
@@ -130,8 +165,9 @@ class EtcdStore : public Store {
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);  // set once etcd's revision went back
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::atomic<bool> shut_{false};
+  std::atomic<bool> shut_down_{false};
   std::thread watch_thread_;
+  WriterPool writers_;  // closed first in ~EtcdStore: its writes need the watch
 };
 
 absl::StatusOr<StorePtr> OpenEtcdStore(std::string_view endpoint, const StoreConfig& config,

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "storage/open_store.h"
 
 namespace deviceapi::apiserver {
 namespace {
@@ -225,9 +226,14 @@ TEST(ParseServerOptionsTest, ValidationMessages) {
       {{"--datastore-endpoint=sqlite://var/lib/x.db"}, "sqlite needs an absolute file path"},
       {{"--datastore-endpoint=sqlite://"}, "sqlite needs an absolute file path"},
       {{"--datastore-endpoint=sqlite:///var/lib/"}, "sqlite needs an absolute file path"},
-      {{"--datastore-endpoint=etcd://"}, "etcd needs at least one address"},
-      {{"--datastore-endpoint=redis://x"}, "unsupported datastore endpoint \"redis://x\""},
-      {{"--datastore-endpoint=memory"}, "unsupported datastore endpoint"},
+      {{"--datastore-endpoint=sqlite:///var/lib/x.db?cache=shared"}, "unknown setting \"cache\""},
+      {{"--datastore-endpoint=etcd://"},
+       "datastore endpoint \"etcd://\": no etcd address; want etcd://HOST:PORT"},
+      {{"--datastore-endpoint=etcd://127.0.0.1"}, "address \"127.0.0.1\" has no port; want etcd://HOST:PORT"},
+      {{"--datastore-endpoint=etcd://h:1?prefix=x"}, "prefix \"x\" must start with '/'"},
+      {{"--datastore-endpoint=redis://x"}, "unsupported datastore endpoint \"redis://x\": want memory://"},
+      {{"--datastore-endpoint=memory"}, "unsupported datastore endpoint \"memory\""},
+      {{"--datastore-endpoint=memory://x"}, "datastore endpoint \"memory://x\": memory:// takes no path"},
       {{"--max-recv-msg-size=1023"}, "--max-recv-msg-size must be between 1024 and 16777216, got 1023"},
       {{"--max-recv-msg-size=16777217"}, "--max-recv-msg-size must be between"},
       {{"--max-send-msg-size=10"}, "--max-send-msg-size must be >= 1024, got 10"},
@@ -257,6 +263,25 @@ TEST(ParseServerOptionsTest, ValidationMessages) {
 TEST(ParseServerOptionsTest, ReportsEveryProblem) {
   std::string message = ParseError({"--watch-queue-size=0", "--max-objects=0"});
   EXPECT_THAT(message, HasSubstr("--watch-queue-size must be >= 1, got 0\n--max-objects"));
+}
+
+// The flag is checked by the parser OpenStore uses (storage::ParseDatastoreEndpoint):
+// the same endpoints pass, and a bad one gets the same message at start-up as
+// when the store opens.
+TEST(ParseServerOptionsTest, DatastoreEndpointCheckedLikeOpenStore) {
+  for (const std::string endpoint : {"memory://", "sqlite:///var/lib/state.db?synchronous=normal",
+                                     "etcd://127.0.0.1:2379", "etcd://a:1,[::1]:2?prefix=/p"}) {
+    absl::StatusOr<ParseResult> r = Parse({"--datastore-endpoint=" + endpoint});
+    EXPECT_TRUE(r.ok()) << endpoint << ": " << r.status();
+    EXPECT_TRUE(storage::ParseDatastoreEndpoint(endpoint).ok()) << endpoint;
+  }
+  for (const std::string endpoint : {"etcd://h:0", "sqlite://rel.db", "file:///x", "memory://?x=1"}) {
+    absl::StatusOr<storage::DatastoreEndpoint> parsed = storage::ParseDatastoreEndpoint(endpoint);
+    ASSERT_FALSE(parsed.ok()) << endpoint;
+    EXPECT_EQ(ParseError({"--datastore-endpoint=" + endpoint}), parsed.status().message()) << endpoint;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("\"" + endpoint + "\"")) << endpoint;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("want ")) << endpoint;
+  }
 }
 
 // sqlite:// with an absolute file path is a valid datastore.

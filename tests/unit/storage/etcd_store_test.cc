@@ -1,11 +1,15 @@
 // EtcdStore against a real etcd (testutil/etcd.h): endpoint parsing,
 // compaction mapped to OUT_OF_RANGE, the relist after etcd compacted what the
-// store missed while it was away, other writers' keys, address failover.
+// store missed while it was away, other writers' keys, address failover, and
+// the *Async writes running off the caller's thread.
 #include "storage/etcd/etcd_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 #include "storage/continue_token.h"
 #include "testutil/etcd.h"
 
@@ -288,6 +292,149 @@ TEST(EtcdStore, RevisionGoingBackStopsTheStore) {
   EXPECT_EQ(store->Ready().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(store->Ready().message()), HasSubstr("revision went back"));
   EXPECT_EQ(store->Create(Gpu("gpu-new")).status().code(), absl::StatusCode::kUnavailable);
+}
+
+// What one *Async write was told: how often `done` ran, with what, on which thread.
+class Outcome {
+ public:
+  WriteDone Done() {
+    return [this](WriteResult r) {
+      absl::MutexLock l(&mu_);
+      ++calls_;
+      result_ = std::move(r);
+      thread_ = std::this_thread::get_id();
+    };
+  }
+  int calls() {
+    absl::MutexLock l(&mu_);
+    return calls_;
+  }
+  // Waits (bounded) until `done` ran; returns what it was given.
+  WriteResult Await() {
+    absl::MutexLock l(&mu_);
+    auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_ > 0; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&answered), absl::Seconds(60))) {
+      return absl::DeadlineExceededError("done did not run within 60s");
+    }
+    return result_;
+  }
+  std::thread::id thread() {
+    absl::MutexLock l(&mu_);
+    return thread_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  WriteResult result_ ABSL_GUARDED_BY(mu_) = absl::UnknownError("not answered");
+  std::thread::id thread_ ABSL_GUARDED_BY(mu_);
+};
+
+// An update function that signals it runs and then waits for the test to let
+// it go (bounded: a store that ran it on the caller's thread fails the test
+// rather than hanging it), then sets the serial.
+UpdateFn HeldUpdate(absl::Notification* entered, absl::Notification* release, std::thread::id* ran_on,
+                    const std::string& serial) {
+  return [=](const v1::Gpu& cur) -> absl::StatusOr<std::shared_ptr<v1::Gpu>> {
+    *ran_on = std::this_thread::get_id();
+    if (!entered->HasBeenNotified()) entered->Notify();
+    release->WaitForNotificationWithTimeout(absl::Seconds(20));
+    auto next = CopyObject(cur);
+    next->mutable_spec()->set_serial(serial);
+    return next;
+  };
+}
+
+// The *Async writes return to the caller (a gRPC callback thread in the
+// server, which must never block) before the write has run: here the update's
+// function is still waiting for the test when UpdateAsync has returned, and a
+// create queued behind it (one writer thread) is answered only after it,
+// each exactly once, on the writer thread.
+TEST(EtcdStore, AsyncWritesReturnBeforeTheyRun) {
+  auto etcd = EtcdServer::Start();
+  EtcdOptions o;
+  o.writer_threads = 1;
+  auto store = Open(*etcd, "/async/", o);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Create(Gpu("gpu-a")).ok());
+  const std::thread::id caller = std::this_thread::get_id();
+  absl::Notification entered, release;
+  std::thread::id fn_thread;
+  Outcome update, create, del;
+  store->UpdateAsync({"default", "gpu-a"}, HeldUpdate(&entered, &release, &fn_thread, "v2"), update.Done());
+  // Back here while the write is held in its function (until release): not
+  // answered yet. Run inline, UpdateAsync would return only once answered.
+  EXPECT_EQ(update.calls(), 0);
+  store->CreateAsync(Gpu("gpu-b"), create.Done());
+  EXPECT_EQ(create.calls(), 0);
+  store->DeleteAsync({"default", "gpu-b"}, DeletePreconditions{}, del.Done());
+  EXPECT_EQ(del.calls(), 0);
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_NE(fn_thread, caller);
+  release.Notify();
+
+  WriteResult updated = update.Await();
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ((*updated)->Object()->spec().serial(), "v2");
+  WriteResult created = create.Await();
+  ASSERT_TRUE(created.ok()) << created.status();
+  WriteResult deleted = del.Await();
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  // In the order queued, each on the writer thread.
+  EXPECT_LT(Rv(*updated), Rv(*created));
+  EXPECT_LT(Rv(*created), Rv(*deleted));
+  EXPECT_NE(update.thread(), caller);
+  EXPECT_EQ(update.thread(), fn_thread);
+  EXPECT_EQ(create.thread(), fn_thread);
+  EXPECT_EQ(update.calls(), 1);
+  EXPECT_EQ(create.calls(), 1);
+  EXPECT_EQ(del.calls(), 1);
+  // Read-your-writes holds for the asynchronous path too.
+  auto got = store->Get({"default", "gpu-a"}, "");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(Rv(*got), Rv(*updated));
+  EXPECT_TRUE(absl::IsNotFound(store->Get({"default", "gpu-b"}, "").status()));
+}
+
+// Destroying the store answers the writes still queued UNAVAILABLE without
+// running them, and lets the running one finish (its done runs once, OK).
+TEST(EtcdStore, ClosingAnswersQueuedWritesUnavailable) {
+  auto etcd = EtcdServer::Start();
+  EtcdOptions o;
+  o.writer_threads = 1;
+  auto store = Open(*etcd, "/closing/", o);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Create(Gpu("gpu-a")).ok());
+  absl::Notification entered, release;
+  std::thread::id fn_thread;
+  Outcome update, queued;
+  store->UpdateStoredAsync(
+      {"default", "gpu-a"},
+      [held = HeldUpdate(&entered, &release, &fn_thread, "v2")](const StoredObject& cur) {
+        return held(*cur.Object());
+      },
+      update.Done());
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  store->CreateAsync(Gpu("gpu-b"), queued.Done());
+  // The last reference goes on another thread: ~EtcdStore waits for the held write.
+  std::thread closer([s = std::move(store)]() mutable { s.reset(); });
+  WriteResult refused = queued.Await();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("closed"));
+  EXPECT_EQ(update.calls(), 0);
+  release.Notify();
+  closer.join();
+  EXPECT_EQ(update.calls(), 1);
+  WriteResult updated = update.Await();
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(queued.calls(), 1);
+  // etcd has the update and not the refused create.
+  auto again = Open(*etcd, "/closing/");
+  ASSERT_TRUE(again);
+  auto a = again->Get({"default", "gpu-a"}, "");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ((*a)->Object()->spec().serial(), "v2");
+  EXPECT_TRUE(absl::IsNotFound(again->Get({"default", "gpu-b"}, "").status()));
 }
 
 // An unreachable first address: the store moves on to the next one.
