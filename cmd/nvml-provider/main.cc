@@ -13,6 +13,7 @@
 
 #include "common/logging.h"
 #include "common/signals.h"
+#include "common/version.h"
 #include "deviceapi/clientset.h"
 #include "deviceapi/config.h"
 #include "nvml/library.h"
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
     handlers.metrics = [p] { return p->MetricsText(); };
     handlers.ready = [p] { return p->Ready(); };
     handlers.live = [p] { return p->Live(); };
+    handlers.version_json = [] { return common::VersionJson(); };
     auto started = observability::HttpServer::Start(opts.health_host, opts.health_port, std::move(handlers));
     if (!started.ok()) {
       spdlog::critical("{}", started.status().ToString());

@@ -5,7 +5,7 @@
 
 #include "apiserver/grpc_metrics.h"
 #include "common/version.h"
-#include "observability/process_metrics.h"
+#include "observability/exposition.h"
 #include "prometheus/gauge.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
@@ -87,8 +87,7 @@ ServerMetrics::ServerMetrics()
                                     "stopped refreshing lastHeartbeatTime.")
                               .Register(*registry_)
                               .Add({})),
-      store_collector_(std::make_unique<StoreCollector>()),
-      process_collector_(std::make_unique<observability::ProcessCollector>()) {
+      store_collector_(std::make_unique<StoreCollector>()) {
   const common::BuildInfo& info = common::GetBuildInfo();
   prometheus::BuildGauge()
       .Name("device_api_server_info")
@@ -149,15 +148,7 @@ void ServerMetrics::SetStoreGaugesProvider(std::function<StoreGauges()> provider
 }
 
 std::string ServerMetrics::Serialize() const {
-  std::vector<prometheus::MetricFamily> families = registry_->Collect();
-  for (const prometheus::Collectable* c :
-       {static_cast<const prometheus::Collectable*>(store_collector_.get()),
-        static_cast<const prometheus::Collectable*>(process_collector_.get())}) {
-    std::vector<prometheus::MetricFamily> more = c->Collect();
-    families.insert(families.end(), std::make_move_iterator(more.begin()),
-                    std::make_move_iterator(more.end()));
-  }
-  return prometheus::TextSerializer().Serialize(families);
+  return observability::ExpositionText({registry_.get(), store_collector_.get()});
 }
 
 }  // namespace deviceapi::apiserver

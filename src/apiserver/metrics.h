@@ -18,10 +18,6 @@
 #include "prometheus/family.h"
 #include "prometheus/registry.h"
 
-namespace deviceapi::observability {
-class ProcessCollector;
-}
-
 namespace deviceapi::apiserver {
 
 // State of the store and the watch machinery, sampled at scrape time.
@@ -46,8 +42,8 @@ struct StoreGauges {
 //   device_api_server_gpus{health="healthy|unhealthy|unknown"},
 //   device_api_server_watch_streams_active, device_api_server_watch_history_events,
 //   device_api_server_watch_history_oldest_resource_version                 (gauges)
-// plus the process_* metrics (ProcessCollector). The gRPC interceptor registers its grpc_server_*
-// families in registry(). All methods are thread-safe; Record*() never block on a scrape.
+// plus the process_* metrics (observability::ExpositionText). The gRPC interceptor registers its
+// grpc_server_* families in registry(). All methods are thread-safe; Record*() never block on a scrape.
 class ServerMetrics {
  public:
   ServerMetrics();
@@ -93,7 +89,6 @@ class ServerMetrics {
   prometheus::Counter& heartbeat_timeouts_;
   std::array<prometheus::Counter*, kEventTypes.size()> known_event_counters_{};
   std::unique_ptr<StoreCollector> store_collector_;
-  std::unique_ptr<observability::ProcessCollector> process_collector_;
 
   mutable absl::Mutex mu_;
   // Key: verb + '\0' + code number.

@@ -1,6 +1,6 @@
 #include "nvml/metrics.h"
 
-#include "prometheus/text_serializer.h"
+#include "observability/exposition.h"
 
 namespace deviceapi::nvml {
 
@@ -71,8 +71,6 @@ void ProviderMetrics::RecordApiError() { api_errors_.Increment(); }
 
 void ProviderMetrics::SetNvmlLoaded(bool loaded) { nvml_loaded_.Set(loaded ? 1 : 0); }
 
-std::string ProviderMetrics::Serialize() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
-}
+std::string ProviderMetrics::Serialize() const { return observability::ExpositionText({registry_.get()}); }
 
 }  // namespace deviceapi::nvml

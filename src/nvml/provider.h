@@ -128,6 +128,8 @@ class Provider {
   // ---- provider_writer.cc: writes of the GPU objects (worker thread only) ----
   absl::Status FullReconcile();
   absl::Status ReconcileWithoutNvml();
+  // The GPUs this provider registered (labelled with --provider-id).
+  absl::StatusOr<v1::GpuList> ListOwnGpus(GpuInterface& gpus) const;
   absl::Status SyncGpu(const std::string& uuid);
   // NVMLReady as FaultTracker::Desired has it; `action`: the recommended action to set ("" = none).
   static v1::Condition DesiredCondition(const GpuState& s, std::string* action);

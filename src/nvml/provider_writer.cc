@@ -76,11 +76,15 @@ uint64_t Provider::ParseRv(const std::string& rv) {
   return v;
 }
 
-absl::Status Provider::ReconcileWithoutNvml() {
-  std::shared_ptr<GpuInterface> gpus = Client();
+absl::StatusOr<v1::GpuList> Provider::ListOwnGpus(GpuInterface& gpus) const {
   ListOptions lo;
   lo.label_selector = Cat(kProviderLabel, "=", options_.provider_id);
-  absl::StatusOr<v1::GpuList> list = gpus->List(lo);
+  return gpus.List(lo);
+}
+
+absl::Status Provider::ReconcileWithoutNvml() {
+  std::shared_ptr<GpuInterface> gpus = Client();
+  absl::StatusOr<v1::GpuList> list = ListOwnGpus(*gpus);
   if (!list.ok()) return list.status();
   for (const v1::Gpu& item : list->items()) {
     const std::string name = item.metadata().name();
@@ -111,9 +115,7 @@ absl::Status Provider::FullReconcile() {
 
   // This provider's objects on the server: adopt their state once, delete the ones that are gone.
   std::shared_ptr<GpuInterface> gpus = Client();
-  ListOptions lo;
-  lo.label_selector = Cat(kProviderLabel, "=", options_.provider_id);
-  absl::StatusOr<v1::GpuList> list = gpus->List(lo);
+  absl::StatusOr<v1::GpuList> list = ListOwnGpus(*gpus);
   if (!list.ok()) return list.status();
   for (const v1::Gpu& item : list->items()) {
     const std::string& uuid = item.spec().uuid();

@@ -183,6 +183,11 @@ TEST_F(ProviderTest, RegistersInventory) {
   EXPECT_EQ(m.status, 200);
   EXPECT_THAT(m.body, HasSubstr("nvml_provider_gpus{health=\"healthy\"} 8"));
   EXPECT_THAT(m.body, HasSubstr("nvml_provider_nvml_loaded 1"));
+  // The endpoint every binary serves the same way (src/observability): process metrics and /version.
+  EXPECT_THAT(m.body, HasSubstr("# TYPE process_resident_memory_bytes gauge"));
+  itest::HttpResponse v = itest::HttpGet(health_port_, "/version");
+  EXPECT_EQ(v.status, 200);
+  EXPECT_THAT(v.body, HasSubstr("\"gitCommit\""));
 }
 
 // XID 79 makes its GPU NVMLReady=False, reason XID79, with the description and REBOOT_NODE

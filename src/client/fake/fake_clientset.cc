@@ -33,6 +33,11 @@ struct WatchControl {
   bool notified ABSL_GUARDED_BY(mu) = false;
   bool interrupted ABSL_GUARDED_BY(mu) = false;
   std::optional<absl::Status> forced_end ABSL_GUARDED_BY(mu);
+
+  // Something for the watch loop to look at.
+  bool Woken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return notified || interrupted || forced_end.has_value();
+  }
 };
 
 }  // namespace
@@ -199,10 +204,7 @@ class FakeEventSource final : public client::EventSource, public storage::WatchC
       }
       if (std::optional<absl::Status> end = w.ended()) return *end;
       absl::MutexLock lock(&control_->mu);
-      auto wake = [c = control_.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
-        return c->notified || c->interrupted || c->forced_end.has_value();
-      };
-      control_->mu.Await(absl::Condition(&wake));
+      control_->mu.Await(absl::Condition(control_.get(), &WatchControl::Woken));
     }
   }
 

@@ -5,6 +5,9 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "observability/exposition.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
 
 namespace deviceapi::observability {
 namespace {
@@ -39,6 +42,20 @@ TEST(ProcessCollectorTest, ReportsPlausibleValues) {
   EXPECT_LE(start, now + 1);
   EXPECT_EQ(by_name["process_cpu_seconds_total"].type, prometheus::MetricType::Counter);
   EXPECT_EQ(by_name["process_open_fds"].help, "Number of open file descriptors.");
+}
+
+// /metrics of any binary: its own families in order, then the process_* ones,
+// each family once, in the text format.
+TEST(ExpositionTextTest, OwnMetricsThenProcessMetrics) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildCounter().Name("demo_events_total").Help("Demo.").Register(*registry).Add({}).Increment(3);
+  const std::string text = ExpositionText({registry.get(), nullptr});
+  const size_t own = text.find("# TYPE demo_events_total counter\ndemo_events_total 3");
+  const size_t process = text.find("# TYPE process_cpu_seconds_total counter");
+  ASSERT_NE(own, std::string::npos) << text;
+  ASSERT_NE(process, std::string::npos) << text;
+  EXPECT_LT(own, process);
+  EXPECT_EQ(text.find("# TYPE process_cpu_seconds_total", process + 1), std::string::npos);
 }
 
 }  // namespace
