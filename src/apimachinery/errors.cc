@@ -48,7 +48,7 @@ absl::Status InvalidError(std::string_view name, std::vector<FieldError> errs) {
   return absl::InvalidArgumentError(msg);
 }
 
-absl::Status BadRequestError(std::string msg) { return absl::InvalidArgumentError(std::move(msg)); }
+absl::Status BadRequestError(std::string msg) { return absl::InvalidArgumentError(msg); }
 
 absl::Status TooOldResourceVersionError(uint64_t requested, uint64_t oldest) {
   return absl::OutOfRangeError(absl::StrCat("too old resource version: ", requested, " (", oldest, ")"));

@@ -79,6 +79,7 @@ std::string DefaultHostname() {
   std::string name;
   if (gethostname(buf, sizeof(buf) - 1) == 0) name = buf;
   if (name.empty()) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read once while parsing flags; nothing calls setenv
     const char* node = std::getenv("NODE_NAME");
     if (node != nullptr) name = node;
   }

@@ -19,6 +19,7 @@
 #include "apiserver/grpc_metrics.h"
 #include "apiserver/heartbeat_monitor.h"
 #include "apiserver/metrics.h"
+#include "common/strings.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
 #include "observability/http_server.h"
@@ -92,7 +93,7 @@ absl::Status PrepareSocketPath(const std::string& path) {
     }
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       return absl::FailedPreconditionError(
-          absl::StrCat("remove stale socket ", path, ": ", std::strerror(errno)));
+          absl::StrCat("remove stale socket ", path, ": ", common::ErrnoString(errno)));
     }
     spdlog::info("removed stale socket {}", path);
   }
@@ -190,7 +191,7 @@ absl::Status DeviceApiServer::Init() {
     // The default health service answers SERVING for "" until told otherwise.
     MarkNotServing(server.get());
     if (::chmod(path.c_str(), options_.socket_mode) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": ", std::strerror(errno)));
+      return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": ", common::ErrnoString(errno)));
     }
     return server;
   };

@@ -1,5 +1,6 @@
 #include "apiserver/wire_responses.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -52,8 +53,7 @@ struct ListMetaWire {
     auto put_string = [&p](uint32_t field, const std::string& s) {
       if (s.empty()) return;
       p = wire::PutLenHeader(p, field, s.size());
-      std::memcpy(p, s.data(), s.size());
-      p += s.size();
+      p = std::copy(s.begin(), s.end(), p);  // wire bytes, not a C string
     };
     put_string(1, rv);
     put_string(2, cont);

@@ -84,6 +84,7 @@ std::string Context::Target() const { return MakeConfig().target; }
 absl::Status Context::Validate() {
   std::string now = opts_.now;
   if (now.empty()) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read once while parsing flags; nothing calls setenv
     if (const char* env = std::getenv(std::string(kNowEnvVar).c_str()); env != nullptr) now = env;
   }
   if (!now.empty()) {

@@ -43,7 +43,11 @@ absl::StatusOr<std::string> NormalizeTarget(std::string_view target) {
 }
 
 Config Config::FromEnvironment() {
-  return FromEnvironment([](const char* name) -> const char* { return std::getenv(name); });
+  // glibc's getenv is safe against other readers; only a concurrent setenv (which this library
+  // never calls) could race it.
+  return FromEnvironment([](const char* name) -> const char* {
+    return std::getenv(name);  // NOLINT(concurrency-mt-unsafe): see above
+  });
 }
 
 Config Config::FromEnvironment(const EnvLookup& lookup) {

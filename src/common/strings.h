@@ -4,6 +4,8 @@
 #ifndef DEVICEAPI_COMMON_STRINGS_H_
 #define DEVICEAPI_COMMON_STRINGS_H_
 
+#include <string.h>
+
 #include <string>
 #include <string_view>
 
@@ -22,6 +24,14 @@ std::string Cat(const Args&... args) {
 }
 
 inline absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// The message of errno value `err` ("No such file or directory"), thread-safe (strerror is not:
+// it may return a shared buffer).
+inline std::string ErrnoString(int err) {
+  char buf[256];
+  // GNU strerror_r: returns the message, in `buf` or a static string.
+  return std::string(strerror_r(err, buf, sizeof(buf)));
+}
 inline std::string_view ToStd(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace deviceapi::common

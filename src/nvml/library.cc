@@ -47,14 +47,14 @@ absl::StatusOr<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Load(std::string_view 
       lib->path_ = path;
       break;
     }
-    const char* err = ::dlerror();
+    const char* err = ::dlerror();  // NOLINT(concurrency-mt-unsafe): glibc keeps it per thread
     last_error = err != nullptr ? err : "dlopen failed";
   }
   if (lib->handle_ == nullptr) {
     tried += Cat(", system default (", kNvmlLibraryName, ")");
     lib->handle_ = ::dlopen(std::string(kNvmlLibraryName).c_str(), RTLD_NOW | RTLD_LOCAL);
     if (lib->handle_ == nullptr) {
-      const char* err = ::dlerror();
+      const char* err = ::dlerror();  // NOLINT(concurrency-mt-unsafe): glibc keeps it per thread
       if (err != nullptr) last_error = err;
       return absl::NotFoundError(common::ToAbsl(Cat("NVML library ", kNvmlLibraryName, " not found (tried ",
                                                     tried, ")", last_error.empty() ? "" : ": ", last_error)));

@@ -73,12 +73,12 @@ std::string BindFailureReason(const std::string& ip, int port) {
   sockaddr_storage addr;
   socklen_t len = MakeSockaddr(ip, port, /*for_connect=*/false, addr);
   int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::strerror(errno);
+  if (fd < 0) return common::ErrnoString(errno);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as civetweb does
   std::string reason;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    reason = errno == EADDRINUSE ? "address already in use" : std::strerror(errno);
+    reason = errno == EADDRINUSE ? "address already in use" : common::ErrnoString(errno);
   }
   close(fd);
   return reason;
@@ -91,7 +91,8 @@ void WakeListener(const std::string& ip, int port) {
   socklen_t len = MakeSockaddr(ip, port, /*for_connect=*/true, addr);
   int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  connect(fd, reinterpret_cast<sockaddr*>(&addr), len);
+  // Non-blocking: the attempt itself is the wake-up, whatever it returns.
+  static_cast<void>(connect(fd, reinterpret_cast<sockaddr*>(&addr), len));
   close(fd);
 }
 

@@ -1,14 +1,15 @@
 #include "observability/process_metrics.h"
 
-#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <system_error>
 
 namespace deviceapi::observability {
 namespace {
@@ -45,14 +46,15 @@ bool ReadStatFields(std::vector<std::string>& fields) {
 double ToDouble(const std::string& s) { return std::strtod(s.c_str(), nullptr); }
 
 int CountOpenFds() {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/self/fd", ec);
+  if (ec) return -1;
   int count = 0;
-  while (struct dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) return -1;
+    ++count;
   }
-  closedir(dir);
-  return count - 1;  // the descriptor opendir() itself holds
+  return count - 1;  // the descriptor the iterator itself holds
 }
 
 }  // namespace

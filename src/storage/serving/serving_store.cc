@@ -317,23 +317,22 @@ void ServingStore::UpdateAsync(const ObjectKey& key, UpdateFn fn, WriteDone done
 
 void ServingStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, WriteDone done) {
   const std::string k = MakeKey(key.ns, key.name);
+  // Every answer is queued in `after` and runs when this returns, after the
+  // lock of the branch that decided it is released.
   AfterUnlock after;
-  bool answered = false;
   for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
     SnapshotPtr head = Head();
     StoredPtr cur = head->Find(k);
     if (!cur) {
       absl::MutexLock l(&commit_mu_);
       SettleLocked(head->rv(), Answer(std::move(done), am::NotFoundError(key.name)), &after);
-      answered = true;
-      break;
+      return;
     }
     auto next = fn(*cur);
     if (!next.ok()) {
       absl::MutexLock l(&commit_mu_);
       SettleLocked(head->rv(), Answer(std::move(done), next.status()), &after);
-      answered = true;
-      break;
+      return;
     }
     if (*next == nullptr) {
       // No-op: nothing committed. Answer only with durable state: if `cur`
@@ -342,27 +341,23 @@ void ServingStore::UpdateStoredAsync(const ObjectKey& key, StoredUpdateFn fn, Wr
       SnapshotPtr visible = Current();
       if (visible->Find(k) == cur) {
         after.Add([done = std::move(done), cur = std::move(cur)] { done(cur); });
-        answered = true;
-        break;
+        return;
       }
       const uint64_t cur_rv = am::ParseResourceVersion(cur->metadata().resource_version()).value_or(0);
       if (persister_ && cur_rv > visible->rv()) {
         deferred_.emplace_back(cur_rv, [this, key, fn = std::move(fn), done = std::move(done)]() mutable {
           UpdateStoredAsync(key, std::move(fn), std::move(done));
         });
-        answered = true;
-        break;
+        return;
       }
       continue;  // it changed meanwhile: recompute
     }
     absl::MutexLock l(&commit_mu_);
     if (Head()->Find(k) != cur) continue;  // lost a race: recompute from the new state
     CommitLocked(k, EventType::kModified, std::move(*next), cur, std::move(done), &after);
-    answered = true;
-    break;
+    return;
   }
-  if (!answered) done(am::ConflictError(key.name));  // every attempt lost a race
-  after.Run();
+  done(am::ConflictError(key.name));  // every attempt lost a race
 }
 
 void ServingStore::DeleteAsync(const ObjectKey& key, const DeletePreconditions& pre, WriteDone done) {

@@ -60,9 +60,9 @@ absl::Status MakeDirs(const std::filesystem::path& dir, const std::string& db_pa
       if (!S_ISDIR(st.st_mode)) return fail(Cat("\"", cur.string(), "\" is not a directory"));
       continue;
     }
-    if (errno != ENOENT) return fail(Cat("\"", cur.string(), "\": ", std::strerror(errno)));
+    if (errno != ENOENT) return fail(Cat("\"", cur.string(), "\": ", common::ErrnoString(errno)));
     if (mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST) {
-      return fail(Cat("\"", cur.string(), "\": ", std::strerror(errno)));
+      return fail(Cat("\"", cur.string(), "\": ", common::ErrnoString(errno)));
     }
   }
   return absl::OkStatus();
@@ -151,7 +151,7 @@ absl::Status SqlitePersister::Lock() {
   const int fd = open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
     return absl::FailedPreconditionError(Cat("sqlite datastore \"", path_, "\": cannot open its lock file \"",
-                                             lock_path_, "\": ", std::strerror(errno)));
+                                             lock_path_, "\": ", common::ErrnoString(errno)));
   }
   // flock: held per open file, so even a second open in this process is
   // refused; released by the kernel when the process dies, however it dies.
@@ -168,8 +168,8 @@ absl::Status SqlitePersister::Lock() {
               holder.empty() ? std::string() : Cat(" (pid ", holder, ")"), ": it holds the lock file \"",
               lock_path_, "\"; only one device-api-server may use a database at a time"));
     }
-    return absl::FailedPreconditionError(
-        Cat("sqlite datastore \"", path_, "\": cannot lock \"", lock_path_, "\": ", std::strerror(err)));
+    return absl::FailedPreconditionError(Cat("sqlite datastore \"", path_, "\": cannot lock \"", lock_path_,
+                                             "\": ", common::ErrnoString(err)));
   }
   // The holder's pid, for the message above (informational only).
   const std::string pid = Cat(getpid(), "\n");
