@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/host_port.h"
 #include "absl/time/time.h"
 
 namespace deviceapi::apiserver {
@@ -111,10 +112,7 @@ absl::Status ValidateServerOptions(const ServerOptions& options);
 // "--v" -> "DEVICE_API_SERVER_V".
 std::string EnvVarName(std::string_view flag);
 
-// Splits "host:port" the way Go's net.SplitHostPort does ("[::1]:80" -> {"::1", 80}; ":9090" ->
-// {"", 9090}). The host must be empty, "localhost" or an IPv4/IPv6 literal; the port decimal in
-// 0..65535. INVALID_ARGUMENT otherwise.
-absl::StatusOr<std::pair<std::string, int>> ParseHostPort(std::string_view address);
+using common::ParseHostPort;  // common/host_port.h
 
 // Parses "unix://<absolute path>" into the path. INVALID_ARGUMENT unless the path is absolute,
 // has no trailing '/', and fits in sockaddr_un (at most 107 bytes).
