@@ -38,7 +38,8 @@ std::pair<std::string_view, int> SplitReplicaId(std::string_view id) {
   return {id.substr(0, at), replica};
 }
 
-std::vector<Gpu> GpusFromApi(const std::vector<v1::Gpu>& objects, const std::map<std::string, bool>& healthy_by_name) {
+std::vector<Gpu> GpusFromApi(const std::vector<v1::Gpu>& objects,
+                             const std::map<std::string, bool>& healthy_by_name) {
   std::vector<const v1::Gpu*> sorted;
   sorted.reserve(objects.size());
   for (const v1::Gpu& g : objects) {
@@ -48,11 +49,21 @@ std::vector<Gpu> GpusFromApi(const std::vector<v1::Gpu>& objects, const std::map
   std::sort(sorted.begin(), sorted.end(), [](const v1::Gpu* a, const v1::Gpu* b) {
     std::string pa = Lower(a->spec().pci_bus_id()), pb = Lower(b->spec().pci_bus_id());
     if (pa != pb) return pa < pb;
-    return a->spec().uuid() < b->spec().uuid();
+    if (a->spec().uuid() != b->spec().uuid()) return a->spec().uuid() < b->spec().uuid();
+    return a->metadata().name() < b->metadata().name();
   });
   std::vector<Gpu> out;
   out.reserve(sorted.size());
   for (const v1::Gpu* g : sorted) {
+    // One GPU per UUID: a second object for the same GPU (e.g. a stale one under another name) must not
+    // shift the indices of the GPUs after it. The GPU is healthy only if every object says so.
+    auto same = std::find_if(out.begin(), out.end(),
+                             [&](const Gpu& o) { return Lower(o.uuid) == Lower(g->spec().uuid()); });
+    if (same != out.end()) {
+      auto h = healthy_by_name.find(g->metadata().name());
+      if (h != healthy_by_name.end() && !h->second) same->healthy = false;
+      continue;
+    }
     Gpu gpu;
     gpu.uuid = g->spec().uuid();
     gpu.name = g->metadata().name();
@@ -119,7 +130,8 @@ std::vector<ResourceState> BuildResources(const std::vector<Gpu>& gpus, const Pl
         break;
       }
     }
-    const std::string name = owner != nullptr ? AdvertisedName(*owner, config.time_slicing) : std::string(kGpuResource);
+    const std::string name =
+        owner != nullptr ? AdvertisedName(*owner, config.time_slicing) : std::string(kGpuResource);
     ResourceState& res = by_name[name];
     res.name = name;
     if (owner != nullptr) res.replicas = owner->replicas;
