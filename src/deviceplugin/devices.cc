@@ -101,10 +101,6 @@ bool Selects(const DeviceSelector& selector, const Gpu& gpu) {
   return false;
 }
 
-std::string BaseId(const Gpu& gpu, DeviceIdStrategy strategy) {
-  return strategy == DeviceIdStrategy::kIndex ? std::to_string(gpu.index) : gpu.uuid;
-}
-
 }  // namespace
 
 std::vector<std::string> ResourceNames(const PluginConfig& config) {
@@ -137,7 +133,9 @@ std::vector<ResourceState> BuildResources(const std::vector<Gpu>& gpus, const Pl
     if (owner != nullptr) res.replicas = owner->replicas;
     const int slot = static_cast<int>(res.gpus.size());
     res.gpus.push_back(gpu);
-    const std::string base = BaseId(gpu, config.device_id_strategy);
+    // Advertised IDs are always UUIDs, as NVIDIA's: deviceIDStrategy only changes what Allocate
+    // hands the container runtime.
+    const std::string& base = gpu.uuid;
     if (owner == nullptr) {
       res.devices.push_back(Device{base, slot, -1});
     } else {

@@ -36,7 +36,7 @@ struct Gpu {
 
 // One advertised device.
 struct Device {
-  std::string id;     // what the kubelet sees: uuid or index, or "<that>::<replica>"
+  std::string id;     // what the kubelet sees: the GPU's UUID, or "<uuid>::<replica>"
   int gpu = 0;        // index into ResourceState::gpus
   int replica = -1;   // -1: a whole GPU
   bool operator==(const Device&) const = default;

@@ -228,18 +228,20 @@ TEST(BuildResources, TheFirstEntryThatSelectsAGpuOwnsIt) {
   EXPECT_THAT(Ids(rs[1]), ElementsAre("GPU-1::0", "GPU-1::1", "GPU-1::2"));
 }
 
-TEST(BuildResources, IndexIdStrategyNamesDevicesByIndex) {
+// As NVIDIA's plugin: the kubelet always sees UUIDs (stable across GPU changes, and what
+// pod-resources consumers expect); deviceIDStrategy only changes what Allocate hands the runtime.
+TEST(BuildResources, IndexIdStrategyStillAdvertisesUuids) {
   PluginConfig whole;
   whole.device_id_strategy = DeviceIdStrategy::kIndex;
   std::vector<ResourceState> rs = BuildResources(Gpus(2), whole);
   ASSERT_EQ(rs.size(), 1U);
-  EXPECT_THAT(Ids(rs[0]), ElementsAre("0", "1"));
+  EXPECT_THAT(Ids(rs[0]), ElementsAre("GPU-0", "GPU-1"));
 
   PluginConfig shared = Sharing(2);
   shared.device_id_strategy = DeviceIdStrategy::kIndex;
   rs = BuildResources(Gpus(2), shared);
   ASSERT_EQ(rs.size(), 1U);
-  EXPECT_THAT(Ids(rs[0]), ElementsAre("0::0", "0::1", "1::0", "1::1"));
+  EXPECT_THAT(Ids(rs[0]), ElementsAre("GPU-0::0", "GPU-0::1", "GPU-1::0", "GPU-1::1"));
 }
 
 TEST(ResourceNames, FollowTheConfig) {

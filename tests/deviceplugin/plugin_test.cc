@@ -201,7 +201,7 @@ TEST_F(PluginTest, XidMarksEveryReplicaUnhealthyAndClearingRecovers) {
   EXPECT_TRUE(opts->get_preferred_allocation_available());
   EXPECT_FALSE(opts->pre_start_required());
 
-  ASSERT_TRUE(WaitDevices(kGpu, 20, 20)) << kubelet_->Latest(kGpu).value_or({}).DebugString();
+  ASSERT_TRUE(WaitDevices(kGpu, 20, 20)) << kubelet_->Latest(kGpu).value_or(v1beta1::ListAndWatchResponse()).DebugString();
   auto list = *kubelet_->Latest(kGpu);
   for (int i = 0; i < 10; ++i) {
     EXPECT_TRUE(Ids(list).count(uuids_[0] + "::" + std::to_string(i))) << i;
@@ -401,7 +401,9 @@ TEST_F(PluginTest, UnreachableApiMarksDevicesUnhealthyOnlyAfterTheGrace) {
   EXPECT_GE(took, absl::Seconds(3));
   // Nothing Unhealthy was sent before the grace ran out.
   for (const auto& [at, l] : kubelet_->History(kGpu)) {
-    if (at < stopped + absl::Seconds(3) - absl::Milliseconds(50)) EXPECT_EQ(FakeKubelet::Healthy(l), 2);
+    if (at < stopped + absl::Seconds(3) - absl::Milliseconds(50)) {
+      EXPECT_EQ(FakeKubelet::Healthy(l), 2);
+    }
   }
   EXPECT_THAT(Metrics(), HasSubstr("gpu_device_plugin_device_api_grace_expired 1"));
   server_->Restart();
