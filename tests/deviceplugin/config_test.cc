@@ -99,6 +99,19 @@ TEST(ConfigTest, SeedConfigParsesUnchanged) {
   EXPECT_EQ(c->time_slicing.resources[0].devices.kind, DeviceSelector::Kind::kAll);
 }
 
+// The example the README and docs/device-plugin.md point at parses into what its comments say.
+TEST(ConfigTest, ExampleConfigParses) {
+  absl::StatusOr<PluginConfig> c = LoadConfigFile(DP_EXAMPLE_CONFIG);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->time_slicing.fail_requests_greater_than_one);
+  ASSERT_EQ(c->time_slicing.resources.size(), 1U);
+  const ReplicatedResource& r = c->time_slicing.resources[0];
+  EXPECT_EQ(r.rename, "nvidia.com/gpu.shared");
+  EXPECT_EQ(r.replicas, 10);
+  EXPECT_EQ(r.devices.kind, DeviceSelector::Kind::kList);
+  EXPECT_EQ(r.devices.list, (std::vector<std::string>{"0", "1"}));
+}
+
 TEST(ConfigTest, FullNvidiaConfigWithIgnoredKeys) {
   absl::StatusOr<PluginConfig> c = LoadConfigFile(Testdata("nvidia-full.yaml"));
   ASSERT_TRUE(c.ok()) << c.status();
@@ -264,7 +277,6 @@ TEST_P(BadConfigTest, NamesTheKey) {
   EXPECT_THAT(Message(got.status()), HasSubstr(c.problem));
 }
 
-constexpr const char* kTs = "sharing.timeSlicing.resources";
 
 INSTANTIATE_TEST_SUITE_P(
     Config, BadConfigTest,
