@@ -17,6 +17,15 @@
 //      server answers, and -> all N GPUs are back (polled every 2 ms);
 //   4. SIGTERM -> provider exit.
 //
+// With --device-plugin, between 2 and 3 (issue 14): the gpu-device-plugin binary is started with a
+// time-slicing config (--replicas per GPU), --kubelet-socket "" (it serves, never registers) and
+// its socket in the temp dir; the bench opens ListAndWatch on that socket itself, a reader thread
+// stamping each list as it arrives. Measured: plugin start -> first full list (N x replicas
+// Healthy); per sample, a critical XID written to the FIFO on a random GPU -> a list with all that
+// GPU's replicas Unhealthy (the GPU is put back as in 2, and the next sample waits for a list with
+// every device Healthy); the plugin's VmRSS after the first list and after the samples; its CPU
+// (utime+stime) over --idle-seconds with nothing injected (the provider keeps heartbeating).
+//
 // Prints the raw figures, then a markdown table. Exits non-zero when a phase fails or a sample
 // times out (the smoke test relies on that); there are no timing assertions.
 #include <fcntl.h>
@@ -31,14 +40,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -47,10 +60,12 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "deviceapi/deviceapi.h"
+#include "deviceplugin/v1beta1/api.grpc.pb.h"
 
 extern char** environ;
 
@@ -94,9 +109,14 @@ struct Flags {
   std::string server_bin = NVML_BENCH_SERVER_BIN;
   std::string provider_bin = NVML_BENCH_PROVIDER_BIN;
   std::string fake_nvml = NVML_BENCH_FAKE_NVML;
+  std::string plugin_bin = NVML_BENCH_PLUGIN_BIN;
   std::string out;
   bool keep = false;
   int provider_v = 0;
+  bool device_plugin = false;
+  int replicas = 10;
+  double idle_seconds = 60;
+  int plugin_v = 0;
 };
 
 // Latency samples (ms), percentiles by nearest rank over the sorted samples.
@@ -163,6 +183,7 @@ class Child {
   void Signal(int sig) {
     if (!reaped_) ::kill(pid_, sig);
   }
+  pid_t pid() const { return pid_; }
   // True when the child exited within `timeout`; its wait status in `status`.
   bool Wait(Clock::duration timeout, int* status = nullptr) {
     const auto deadline = Clock::now() + timeout;
@@ -254,10 +275,163 @@ std::vector<nlohmann::json> Devices(int n) {
   return out;
 }
 
+// A /proc/<pid>/status field in kB (VmRSS, VmHWM), or nullopt.
+std::optional<int64_t> ProcStatusKb(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
+  }
+  return std::nullopt;
+}
+
+// utime + stime of `pid` in seconds (/proc/<pid>/stat fields 14 and 15), or nullopt.
+std::optional<double> ProcCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::vector<std::string> f;
+  for (std::string tok; fields >> tok;) f.push_back(tok);
+  if (f.size() < 13) return std::nullopt;  // f[0] is field 3 (state)
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return static_cast<double>(std::stoull(f[11]) + std::stoull(f[12])) / ticks;
+}
+
+std::string Mib(int64_t kb) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(kb) / 1024.0);
+  return buf;
+}
+
+// "VmRSS x MiB (RssAnon y, RssFile z, RssShmem w), VmHWM v" of `pid`.
+std::string Footprint(pid_t pid) {
+  std::string out;
+  for (const char* field : {"VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"}) {
+    auto kb = ProcStatusKb(pid, field);
+    const std::string f = field;
+    out += (f == "VmRSS"     ? ""
+            : f == "RssAnon" ? " ("
+            : f == "VmHWM"   ? "), "
+                             : ", ") +
+           f + " " + (kb ? Mib(*kb) : "?");
+  }
+  return out;
+}
+
+// The kubelet's end of one ListAndWatch stream: a reader thread queues every list with the time
+// Read() returned it; WaitList() takes lists off the queue in order.
+class ListWatcher {
+ public:
+  struct Received {
+    Clock::time_point at;
+    v1beta1::ListAndWatchResponse list;
+  };
+
+  ~ListWatcher() { Stop(); }
+
+  bool Open(const std::string& socket_path) {
+    stub_ = v1beta1::DevicePlugin::NewStub(
+        grpc::CreateChannel("unix://" + socket_path, grpc::InsecureChannelCredentials()));
+    reader_ = stub_->ListAndWatch(&ctx_, v1beta1::Empty());
+    thread_ = std::thread([this] { Read(); });
+    return true;
+  }
+
+  // The first queued list (oldest first, each taken off the queue) that satisfies `want`, or
+  // nullopt when none did by `deadline` or the stream ended.
+  std::optional<Received> WaitList(const std::function<bool(const v1beta1::ListAndWatchResponse&)>& want,
+                                   Clock::time_point deadline) {
+    std::unique_lock lock(mu_);
+    while (true) {
+      while (!queue_.empty()) {
+        Received r = std::move(queue_.front());
+        queue_.pop_front();
+        if (want(r.list)) return r;
+      }
+      if (ended_) return std::nullopt;
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && queue_.empty()) return std::nullopt;
+    }
+  }
+
+  // Drops the queued lists; returns how many there were.
+  size_t Drain() {
+    std::lock_guard lock(mu_);
+    const size_t n = queue_.size();
+    queue_.clear();
+    return n;
+  }
+  uint64_t received() const {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+  std::optional<v1beta1::ListAndWatchResponse> latest() const {
+    std::lock_guard lock(mu_);
+    return latest_;
+  }
+  bool ended() const {
+    std::lock_guard lock(mu_);
+    return ended_;
+  }
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    ctx_.TryCancel();
+    thread_.join();
+    reader_->Finish().IgnoreError();
+  }
+
+ private:
+  void Read() {
+    v1beta1::ListAndWatchResponse msg;
+    while (reader_->Read(&msg)) {
+      const auto at = Clock::now();
+      std::lock_guard lock(mu_);
+      ++received_;
+      latest_ = msg;
+      queue_.push_back({at, std::move(msg)});
+      msg = v1beta1::ListAndWatchResponse();
+      cv_.notify_all();
+    }
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    cv_.notify_all();
+  }
+
+  std::unique_ptr<v1beta1::DevicePlugin::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v1beta1::ListAndWatchResponse>> reader_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Received> queue_;
+  std::optional<v1beta1::ListAndWatchResponse> latest_;
+  uint64_t received_ = 0;
+  bool ended_ = false;
+};
+
+// Devices of `list` whose ID is `<uuid>::<i>` (uuid compared case-insensitively) with `health`.
+int CountReplicas(const v1beta1::ListAndWatchResponse& list, const std::string& uuid,
+                  const std::string& health) {
+  const std::string prefix = Lower(uuid) + "::";
+  int n = 0;
+  for (const auto& d : list.devices()) {
+    if (Lower(d.id()).rfind(prefix, 0) == 0 && d.health() == health) ++n;
+  }
+  return n;
+}
+
+int CountHealth(const v1beta1::ListAndWatchResponse& list, const std::string& health) {
+  return static_cast<int>(std::count_if(list.devices().begin(), list.devices().end(),
+                                        [&](const v1beta1::Device& d) { return d.health() == health; }));
+}
+
 class Bench {
  public:
   explicit Bench(Flags f) : f_(std::move(f)), rng_(f_.seed) {}
   ~Bench() {
+    plugin_watch_.reset();
+    plugin_.reset();
     provider_.reset();
     server_.reset();
     if (fifo_fd_ >= 0) ::close(fifo_fd_);
@@ -276,6 +450,11 @@ class Bench {
   bool MeasureXids();
   bool ClearAndWaitAdopted(const std::string& name);
   int HealthyGauge();
+  bool MeasureDevicePlugin();
+  bool StartPlugin();
+  bool PluginXidSamples();
+  void MeasurePluginIdle();
+  void StopPlugin();
   bool MeasureRestarts();
   void MeasureShutdown();
   void Report();
@@ -289,8 +468,10 @@ class Bench {
   int health_port_ = 0;
   int fifo_fd_ = -1;
   int server_starts_ = 0;
-  std::unique_ptr<Child> server_, provider_;
+  std::unique_ptr<Child> server_, provider_, plugin_;
   std::unique_ptr<Clientset> cs_;
+  std::string plugin_log_, plugin_socket_;
+  std::unique_ptr<ListWatcher> plugin_watch_;
 
   // Results.
   std::optional<double> registration_ms_;
@@ -300,6 +481,12 @@ class Bench {
   int restart_failures_ = 0;
   std::optional<double> shutdown_ms_;
   std::optional<int> shutdown_code_;
+  std::optional<double> plugin_first_list_ms_;
+  Stats plugin_xid_, plugin_recover_;
+  int plugin_timeouts_ = 0;
+  std::optional<int64_t> plugin_rss_start_kb_, plugin_rss_after_kb_, plugin_hwm_after_kb_;
+  std::optional<double> plugin_idle_cpu_s_, plugin_idle_wall_s_;
+  uint64_t plugin_idle_lists_ = 0;
 };
 
 std::string Bench::Tail(const std::string& log) const {
@@ -504,6 +691,173 @@ bool Bench::MeasureXids() {
   return xid_timeouts_ == 0;
 }
 
+bool Bench::StartPlugin() {
+  const std::string dp_dir = dir_ + "/dp";
+  const std::string config = dir_ + "/dp-config.yaml";
+  fs::create_directories(dp_dir);
+  std::ofstream(config)
+      << "version: v1\nsharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n"
+      << "      replicas: " << f_.replicas << "\n";
+  plugin_socket_ = dp_dir + "/nvidia-gpu.sock";
+  plugin_log_ = dir_ + "/plugin.log";
+  const int metrics_port = PickFreePort();
+  const auto t0 = Clock::now();
+  plugin_ = Child::Spawn({f_.plugin_bin, "--server-address", "unix://" + sock_, "--device-plugin-path",
+                          dp_dir, "--kubelet-socket", "", "--config-file", config, "--metrics-bind-address",
+                          "127.0.0.1:" + std::to_string(metrics_port), "-v", std::to_string(f_.plugin_v)},
+                         {}, plugin_log_);
+  if (plugin_ == nullptr) return false;
+  const auto deadline = t0 + std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
+  // The socket appears once the first list of GPUs has arrived and the server is started.
+  while (true) {
+    if (struct stat st; ::stat(plugin_socket_.c_str(), &st) == 0) break;
+    if (plugin_->Wait(std::chrono::milliseconds(0)) || Clock::now() >= deadline) {
+      std::cerr << "device plugin: no socket " << plugin_socket_ << "; plugin log:\n"
+                << Tail(plugin_log_) << "\n";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const int want = f_.gpus * f_.replicas;
+  std::optional<ListWatcher::Received> first;
+  int opens = 0;
+  do {
+    // The socket file exists from bind(), a moment before the server accepts: a stream refused
+    // then ends at once with nothing received, and is opened again.
+    if (opens++ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    plugin_watch_ = std::make_unique<ListWatcher>();
+    plugin_watch_->Open(plugin_socket_);
+    first = plugin_watch_->WaitList(
+        [&](const v1beta1::ListAndWatchResponse& l) {
+          return l.devices_size() == want && CountHealth(l, "Healthy") == want;
+        },
+        deadline);
+  } while (!first.has_value() && plugin_watch_->ended() && plugin_watch_->received() == 0 &&
+           Clock::now() < deadline);
+  if (opens > 1)
+    std::cout << "device plugin: ListAndWatch opened " << opens << " times before it was served\n";
+  if (!first.has_value()) {
+    auto latest = plugin_watch_->latest();
+    std::cerr << "device plugin: no list with " << want << " Healthy devices within " << f_.timeout_s
+              << "s (latest has " << (latest ? latest->devices_size() : 0) << " devices, "
+              << (latest ? CountHealth(*latest, "Healthy") : 0) << " Healthy); plugin log:\n"
+              << Tail(plugin_log_) << "\n";
+    return false;
+  }
+  plugin_first_list_ms_ = Ms(first->at - t0);
+  plugin_rss_start_kb_ = ProcStatusKb(plugin_->pid(), "VmRSS");
+  std::cout << "device plugin: first full list (" << want << " devices Healthy, " << f_.gpus << " GPUs x "
+            << f_.replicas << " replicas) " << Fmt(*plugin_first_list_ms_)
+            << " after the plugin was spawned; " << Footprint(plugin_->pid()) << " (goal <= 16 MiB)\n";
+  return true;
+}
+
+bool Bench::PluginXidSamples() {
+  std::uniform_int_distribution<size_t> pick_gpu(0, devices_.size() - 1);
+  std::uniform_int_distribution<size_t> pick_xid(0, xids_.size() - 1);
+  const int all = f_.gpus * f_.replicas;
+  const auto all_healthy = [&](const v1beta1::ListAndWatchResponse& l) {
+    return l.devices_size() == all && CountHealth(l, "Healthy") == all;
+  };
+  for (int i = 0; i < f_.samples; ++i) {
+    const std::string uuid = devices_[pick_gpu(rng_)]["uuid"];
+    const uint64_t xid = xids_[pick_xid(rng_)];
+    // Every list before this point showed all devices Healthy (the previous sample waited for one).
+    plugin_watch_->Drain();
+    const std::string line = uuid + " " + std::to_string(xid) + "\n";
+    const auto t0 = Clock::now();
+    if (::write(fifo_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      std::cerr << "write to the events FIFO: " << std::strerror(errno) << "\n";
+      return false;
+    }
+    const auto deadline = t0 + std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
+    auto got = plugin_watch_->WaitList(
+        [&](const v1beta1::ListAndWatchResponse& l) {
+          return CountReplicas(l, uuid, "Unhealthy") == f_.replicas;
+        },
+        deadline);
+    if (!got.has_value()) {
+      ++plugin_timeouts_;
+      std::cerr << "device plugin sample " << i << ": no list with all " << f_.replicas << " replicas of "
+                << uuid << " Unhealthy within " << f_.timeout_s << "s after XID " << xid << "\n";
+      if (plugin_watch_->ended()) {
+        std::cerr << "the ListAndWatch stream ended; plugin log:\n" << Tail(plugin_log_) << "\n";
+        return false;
+      }
+    } else {
+      plugin_xid_.Add(Ms(got->at - t0));
+    }
+    const auto t_clear = Clock::now();
+    if (!ClearAndWaitAdopted(Lower(uuid))) return false;
+    auto healthy = plugin_watch_->WaitList(
+        all_healthy, Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000)));
+    if (!healthy.has_value()) {
+      std::cerr << "device plugin sample " << i << ": the plugin did not show all " << all
+                << " devices Healthy again after " << uuid << " was cleared; plugin log:\n"
+                << Tail(plugin_log_) << "\n";
+      return false;
+    }
+    plugin_recover_.Add(Ms(healthy->at - t_clear));
+  }
+  std::cout << "device plugin xid: " << plugin_xid_.ms.size() << " samples, p50 " << Fmt(plugin_xid_.P(0.5))
+            << ", p99 " << Fmt(plugin_xid_.P(0.99)) << " (goal <= 50 ms), max " << Fmt(plugin_xid_.Max())
+            << ", timeouts " << plugin_timeouts_ << "\n";
+  std::cout << "device plugin recovery (operator clear -> all Healthy): p50 " << Fmt(plugin_recover_.P(0.5))
+            << ", p99 " << Fmt(plugin_recover_.P(0.99)) << ", max " << Fmt(plugin_recover_.Max()) << "\n";
+  plugin_rss_after_kb_ = ProcStatusKb(plugin_->pid(), "VmRSS");
+  plugin_hwm_after_kb_ = ProcStatusKb(plugin_->pid(), "VmHWM");
+  std::cout << "device plugin: after the samples " << Footprint(plugin_->pid()) << " (goal <= 16 MiB)\n";
+  return plugin_timeouts_ == 0;
+}
+
+void Bench::MeasurePluginIdle() {
+  plugin_watch_->Drain();
+  const uint64_t lists0 = plugin_watch_->received();
+  const auto cpu0 = ProcCpuSeconds(plugin_->pid());
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(f_.idle_seconds * 1000)));
+  const auto cpu1 = ProcCpuSeconds(plugin_->pid());
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  plugin_idle_lists_ = plugin_watch_->received() - lists0;
+  if (!cpu0.has_value() || !cpu1.has_value()) {
+    std::cerr << "device plugin idle: cannot read /proc/" << plugin_->pid() << "/stat\n";
+    return;
+  }
+  plugin_idle_cpu_s_ = *cpu1 - *cpu0;
+  plugin_idle_wall_s_ = wall;
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%.2f CPU-s over %.1f s = %.3f %% of one core", *plugin_idle_cpu_s_, wall,
+                100.0 * *plugin_idle_cpu_s_ / wall);
+  std::cout << "device plugin idle: " << buf << " (provider heartbeat every " << f_.heartbeat_interval
+            << ", reconcile every " << f_.reconcile_interval << "); " << plugin_idle_lists_
+            << " lists sent meanwhile\n";
+}
+
+void Bench::StopPlugin() {
+  plugin_watch_.reset();
+  if (plugin_ == nullptr) return;
+  const auto t0 = Clock::now();
+  plugin_->Signal(SIGTERM);
+  int status = 0;
+  if (plugin_->Wait(std::chrono::seconds(10), &status)) {
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::cout << "device plugin: exited " << Fmt(Ms(Clock::now() - t0)) << " after SIGTERM, code " << code
+              << "\n";
+  } else {
+    std::cerr << "device plugin: still running 10s after SIGTERM\n";
+  }
+  plugin_.reset();
+}
+
+// Between the XID phase and the restarts: the plugin is stopped before the server is killed, so
+// the restart figures are the same with and without --device-plugin.
+bool Bench::MeasureDevicePlugin() {
+  bool ok = StartPlugin() && PluginXidSamples();
+  if (ok) MeasurePluginIdle();
+  StopPlugin();
+  return ok;
+}
+
 bool Bench::MeasureRestarts() {
   ListOptions lo;
   lo.label_selector = std::string(kProviderLabel) + "=" + kProviderId;
@@ -565,6 +919,37 @@ void Bench::Report() {
   }
   md << "| critical XID written to the FIFO → watch delivers NVMLReady=False XID<n> | " << xid_.ms.size()
      << " | " << Fmt(xid_.P(0.5)) << " | " << Fmt(xid_.P(0.99)) << " | " << Fmt(xid_.Max()) << " |\n";
+  if (f_.device_plugin) {
+    const std::string dp = "gpu-device-plugin (" + std::to_string(f_.replicas) + " replicas per GPU)";
+    if (plugin_first_list_ms_.has_value()) {
+      md << "| " << dp << ": start → first full list (" << f_.gpus * f_.replicas
+         << " Healthy) on ListAndWatch | 1 | " << Fmt(*plugin_first_list_ms_) << " | | |\n";
+    }
+    md << "| " << dp << ": critical XID written to the FIFO → ListAndWatch shows all " << f_.replicas
+       << " replicas Unhealthy (goal p99 ≤ 50 ms) | " << plugin_xid_.ms.size() << " | "
+       << Fmt(plugin_xid_.P(0.5)) << " | " << Fmt(plugin_xid_.P(0.99)) << " | " << Fmt(plugin_xid_.Max())
+       << " |\n";
+    if (!plugin_recover_.ms.empty()) {
+      md << "| " << dp << ": operator clear (API) → ListAndWatch shows all devices Healthy | "
+         << plugin_recover_.ms.size() << " | " << Fmt(plugin_recover_.P(0.5)) << " | "
+         << Fmt(plugin_recover_.P(0.99)) << " | " << Fmt(plugin_recover_.Max()) << " |\n";
+    }
+    if (plugin_rss_start_kb_.has_value()) {
+      md << "| " << dp << ": VmRSS after the first full list (goal ≤ 16 MiB) | 1 | "
+         << Mib(*plugin_rss_start_kb_) << " | | |\n";
+    }
+    if (plugin_rss_after_kb_.has_value()) {
+      md << "| " << dp << ": VmRSS after the XID samples (goal ≤ 16 MiB) | 1 | " << Mib(*plugin_rss_after_kb_)
+         << " | | |\n";
+    }
+    if (plugin_idle_cpu_s_.has_value()) {
+      char buf[96];
+      std::snprintf(buf, sizeof(buf), "%.2f CPU-s (%.3f %% of one core)", *plugin_idle_cpu_s_,
+                    100.0 * *plugin_idle_cpu_s_ / *plugin_idle_wall_s_);
+      md << "| " << dp << ": idle CPU over " << f_.idle_seconds << " s, provider heartbeating every "
+         << f_.heartbeat_interval << " | 1 | " << buf << " | | |\n";
+    }
+  }
   if (!restart_back_.ms.empty()) {
     md << "| server SIGKILL + restart (in-memory) → new server answers | " << restart_ready_.ms.size()
        << " | " << Fmt(restart_ready_.P(0.5)) << " | " << Fmt(restart_ready_.P(0.99)) << " | "
@@ -584,7 +969,8 @@ void Bench::Report() {
 int Bench::Run() {
   if (!Setup()) return 1;
   if (!StartServer()) return 1;
-  bool ok = MeasureRegistration() && MeasureXids() && MeasureRestarts();
+  bool ok = MeasureRegistration() && MeasureXids() && (!f_.device_plugin || MeasureDevicePlugin()) &&
+            MeasureRestarts();
   if (provider_ != nullptr) MeasureShutdown();
   ok = ok && shutdown_ms_.has_value() && shutdown_code_ == 0;
   Report();
@@ -615,6 +1001,15 @@ int main(int argc, char** argv) {
   app.add_option("--out", f.out, "also write the markdown table to this file");
   app.add_flag("--keep", f.keep, "keep the temp dir (logs)");
   app.add_option("--provider-v", f.provider_v, "provider log verbosity (-v)");
+  app.add_flag("--device-plugin", f.device_plugin,
+               "also measure gpu-device-plugin: XID -> replicas Unhealthy on ListAndWatch, RSS, idle CPU");
+  app.add_option("--replicas", f.replicas, "time-slicing replicas per GPU for --device-plugin")
+      ->check(CLI::Range(2, 1000));
+  app.add_option("--idle-seconds", f.idle_seconds,
+                 "seconds of plugin idle CPU measurement for --device-plugin")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--plugin-bin", f.plugin_bin, "gpu-device-plugin binary");
+  app.add_option("--plugin-v", f.plugin_v, "device plugin log verbosity (-v)");
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   Bench bench(f);
