@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
     handlers.ready = [p] { return p->Ready(); };
     handlers.live = [p] { return p->Live(); };
     handlers.version_json = [] { return common::VersionJson(); };
-    auto started = observability::HttpServer::Start(opts.metrics_host, opts.metrics_port, std::move(handlers));
+    auto started =
+        observability::HttpServer::Start(opts.metrics_host, opts.metrics_port, std::move(handlers));
     if (!started.ok()) {
       std::cerr << "gpu-device-plugin: " << started.status().message() << std::endl;
       return kExitError;
@@ -97,7 +98,8 @@ int main(int argc, char** argv) {
       plugin->RecordConfigReload(false);
       continue;
     }
-    spdlog::info("SIGHUP: config reloaded from {}", opts.config_file.empty() ? "(defaults)" : opts.config_file);
+    spdlog::info("SIGHUP: config reloaded from {}",
+                 opts.config_file.empty() ? "(defaults)" : opts.config_file);
     plugin->RecordConfigReload(true);
     plugin->Reload(*std::move(reloaded));
   }

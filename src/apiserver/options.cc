@@ -135,7 +135,6 @@ std::string EnvVarName(std::string_view flag) {
   return name;
 }
 
-
 absl::StatusOr<std::string> ParseUnixBindAddress(std::string_view address) {
   constexpr std::string_view kScheme = "unix://";
   if (!address.starts_with(kScheme)) {

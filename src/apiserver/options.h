@@ -14,8 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/host_port.h"
 #include "absl/time/time.h"
+#include "common/host_port.h"
 
 namespace deviceapi::apiserver {
 

@@ -21,8 +21,8 @@ enum class DeviceListStrategy { kEnvvar, kVolumeMounts, kCdiAnnotations, kCdiCri
 enum class DeviceIdStrategy { kUuid, kIndex };
 enum class SharedAllocationPolicy { kDistributed, kPacked };
 
-std::string_view DeviceListStrategyName(DeviceListStrategy s);  // "envvar", "volume-mounts", ...
-std::string_view DeviceIdStrategyName(DeviceIdStrategy s);      // "uuid", "index"
+std::string_view DeviceListStrategyName(DeviceListStrategy s);          // "envvar", "volume-mounts", ...
+std::string_view DeviceIdStrategyName(DeviceIdStrategy s);              // "uuid", "index"
 std::string_view SharedAllocationPolicyName(SharedAllocationPolicy p);  // "distributed", "packed"
 
 // sharing.timeSlicing.resources[].devices: "all" (default), a positive count (the first N GPUs in
@@ -99,7 +99,8 @@ absl::StatusOr<ConfigOverrides> OverridesFromEnvironment(const Getenv& getenv = 
 absl::StatusOr<std::vector<DeviceListStrategy>> ParseDeviceListStrategies(std::string_view text,
                                                                           std::string_view key);
 absl::StatusOr<DeviceIdStrategy> ParseDeviceIdStrategy(std::string_view text, std::string_view key);
-absl::StatusOr<SharedAllocationPolicy> ParseSharedAllocationPolicy(std::string_view text, std::string_view key);
+absl::StatusOr<SharedAllocationPolicy> ParseSharedAllocationPolicy(std::string_view text,
+                                                                   std::string_view key);
 
 }  // namespace deviceapi::deviceplugin
 

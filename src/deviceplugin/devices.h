@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "deviceplugin/config.h"
 #include "device/v1alpha1/gpu.pb.h"
+#include "deviceplugin/config.h"
 
 namespace deviceapi::deviceplugin {
 
@@ -25,29 +25,29 @@ inline constexpr std::string_view kUnhealthy = "Unhealthy";
 
 // One physical GPU as the plugin sees it.
 struct Gpu {
-  std::string uuid;      // spec.uuid, e.g. "GPU-5d1c..."
-  std::string name;      // metadata.name
-  int index = 0;         // rank by PCI bus ID (NVML's enumeration order), 0-based
-  int minor = -1;        // /dev/nvidia<minor>; -1 unknown
-  int numa_node = -1;    // -1 unknown
-  bool healthy = true;   // after the health rule and the API-unavailable grace
+  std::string uuid;     // spec.uuid, e.g. "GPU-5d1c..."
+  std::string name;     // metadata.name
+  int index = 0;        // rank by PCI bus ID (NVML's enumeration order), 0-based
+  int minor = -1;       // /dev/nvidia<minor>; -1 unknown
+  int numa_node = -1;   // -1 unknown
+  bool healthy = true;  // after the health rule and the API-unavailable grace
   bool operator==(const Gpu&) const = default;
 };
 
 // One advertised device.
 struct Device {
-  std::string id;     // what the kubelet sees: the GPU's UUID, or "<uuid>::<replica>"
-  int gpu = 0;        // index into ResourceState::gpus
-  int replica = -1;   // -1: a whole GPU
+  std::string id;    // what the kubelet sees: the GPU's UUID, or "<uuid>::<replica>"
+  int gpu = 0;       // index into ResourceState::gpus
+  int replica = -1;  // -1: a whole GPU
   bool operator==(const Device&) const = default;
 };
 
 // One advertised resource (one socket, one registration).
 struct ResourceState {
-  std::string name;      // e.g. "nvidia.com/gpu" or "nvidia.com/gpu.shared"
-  int replicas = 1;      // 1: whole GPUs; >= 2: time-sliced
-  std::vector<Gpu> gpus;         // the physical GPUs behind it, in index order
-  std::vector<Device> devices;   // in GPU order, then replica order
+  std::string name;             // e.g. "nvidia.com/gpu" or "nvidia.com/gpu.shared"
+  int replicas = 1;             // 1: whole GPUs; >= 2: time-sliced
+  std::vector<Gpu> gpus;        // the physical GPUs behind it, in index order
+  std::vector<Device> devices;  // in GPU order, then replica order
   bool shared() const { return replicas > 1; }
   bool operator==(const ResourceState&) const = default;
 

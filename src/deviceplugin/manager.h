@@ -32,7 +32,8 @@ namespace deviceapi::deviceplugin {
 class Plugin {
  public:
   // `client` reads the GPUs; `channel` is its connection, watched for the API-unavailable grace.
-  Plugin(PluginOptions options, PluginConfig config, GpuInterfacePtr client, std::shared_ptr<grpc::Channel> channel);
+  Plugin(PluginOptions options, PluginConfig config, GpuInterfacePtr client,
+         std::shared_ptr<grpc::Channel> channel);
   ~Plugin();  // Shutdown()s
   Plugin(const Plugin&) = delete;
   Plugin& operator=(const Plugin&) = delete;
@@ -83,7 +84,7 @@ class Plugin {
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool dirty_ ABSL_GUARDED_BY(mu_) = true;             // the GPUs changed
+  bool dirty_ ABSL_GUARDED_BY(mu_) = true;               // the GPUs changed
   bool kubelet_restarted_ ABSL_GUARDED_BY(mu_) = false;  // kubelet.sock was (re)created
   std::shared_ptr<const PluginConfig> pending_config_ ABSL_GUARDED_BY(mu_);
   bool ready_ ABSL_GUARDED_BY(mu_) = false;

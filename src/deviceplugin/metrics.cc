@@ -99,7 +99,9 @@ void PluginMetrics::SetDeviceApi(bool connected, bool grace_expired) {
   grace_expired_.Set(grace_expired ? 1 : 0);
 }
 
-void PluginMetrics::RecordConfigReload(bool ok) { reloads_.Add({{"result", ok ? "success" : "error"}}).Increment(); }
+void PluginMetrics::RecordConfigReload(bool ok) {
+  reloads_.Add({{"result", ok ? "success" : "error"}}).Increment();
+}
 
 std::string PluginMetrics::Serialize() const { return observability::ExpositionText({registry_.get()}); }
 

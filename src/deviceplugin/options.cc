@@ -103,7 +103,8 @@ absl::StatusOr<ParseResult> ParsePluginOptions(int argc, const char* const* argv
 
   if (kubelet->count() > 0 && o.kubelet_socket.empty()) o.register_with_kubelet = false;
   if (o.device_plugin_path.empty() || o.device_plugin_path.front() != '/') {
-    errors.push_back(Cat("--device-plugin-path must be an absolute directory, got \"", o.device_plugin_path, "\""));
+    errors.push_back(
+        Cat("--device-plugin-path must be an absolute directory, got \"", o.device_plugin_path, "\""));
   }
   if (unknown == "healthy") {
     o.unknown_health = UnknownHealth::kHealthy;

@@ -20,9 +20,9 @@ inline constexpr int kExitUsage = 2;  // bad flags or config
 enum class UnknownHealth { kHealthy, kUnhealthy };
 
 struct PluginOptions {
-  std::string server_address;                 // --server-address, env NVIDIA_DEVICE_API_TARGET
-  std::string namespace_;                     // --namespace ("" = default)
-  std::string config_file;                    // --config-file, env CONFIG_FILE ("" = defaults)
+  std::string server_address;  // --server-address, env NVIDIA_DEVICE_API_TARGET
+  std::string namespace_;      // --namespace ("" = default)
+  std::string config_file;     // --config-file, env CONFIG_FILE ("" = defaults)
   std::string device_plugin_path = "/var/lib/kubelet/device-plugins/";  // --device-plugin-path
   // --kubelet-socket: the kubelet's registration socket; a bare file name is taken inside
   // --device-plugin-path. Given as "", the plugin serves but never registers (tests, debugging).
@@ -35,9 +35,9 @@ struct PluginOptions {
   std::string metrics_host;                                  // --metrics-bind-address host ("" = all)
   int metrics_port = 2112;                                   // --metrics-bind-address port (0 = any)
   bool metrics = true;                                       // --metrics-bind-address "0" turns it off
-  ConfigOverrides overrides;  // --device-list-strategy, --device-id-strategy, --pass-device-specs,
-                              // --shared-devices-allocation-policy, --cdi-annotation-prefix,
-                              // --nvidia-dev-root (flags only; env is read with the config)
+  ConfigOverrides overrides;        // --device-list-strategy, --device-id-strategy, --pass-device-specs,
+                                    // --shared-devices-allocation-policy, --cdi-annotation-prefix,
+                                    // --nvidia-dev-root (flags only; env is read with the config)
   int verbosity = 0;                // -v
   std::string log_format = "text";  // --log-format text|json
 

@@ -173,7 +173,8 @@ class PluginServer::Service : public v1beta1::DevicePlugin::CallbackService {
           *state, available, must, c.allocation_size(), server_->config_->shared_allocation_policy);
       if (!ids.ok()) {
         server_->metrics_->RecordPreferredAllocation(server_->resource_, false);
-        spdlog::warn("GetPreferredAllocation for {}: {}", server_->resource_, common::ToStd(ids.status().message()));
+        spdlog::warn("GetPreferredAllocation for {}: {}", server_->resource_,
+                     common::ToStd(ids.status().message()));
         return Done(ctx, ToGrpc(ids.status()));
       }
       DAPI_VLOG(2, "GetPreferredAllocation {} of {} (must include {}): {}", c.allocation_size(),
@@ -229,8 +230,8 @@ class PluginServer::Service : public v1beta1::DevicePlugin::CallbackService {
   PluginServer* const server_;
 };
 
-PluginServer::PluginServer(std::string socket_path, ResourceState initial, std::shared_ptr<const PluginConfig> config,
-                           PluginMetrics* metrics)
+PluginServer::PluginServer(std::string socket_path, ResourceState initial,
+                           std::shared_ptr<const PluginConfig> config, PluginMetrics* metrics)
     : socket_path_(std::move(socket_path)),
       resource_(initial.name),
       config_(std::move(config)),
@@ -239,7 +240,8 @@ PluginServer::PluginServer(std::string socket_path, ResourceState initial, std::
   list_ = std::make_shared<const v1beta1::ListAndWatchResponse>(DeviceList(*state_));
 }
 
-absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(std::string socket_path, ResourceState initial,
+absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(std::string socket_path,
+                                                                  ResourceState initial,
                                                                   std::shared_ptr<const PluginConfig> config,
                                                                   PluginMetrics* metrics) {
   if (socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
@@ -290,8 +292,8 @@ void PluginServer::Update(ResourceState state) {
   state_ = std::make_shared<const ResourceState>(std::move(state));
   if (list_ != nullptr && list_->SerializeAsString() == list->SerializeAsString()) return;
   list_ = list;
-  DAPI_VLOG(1, "{}: {} devices, {} healthy; sending to {} stream(s)", resource_, list->devices_size(), healthy,
-            streams_.size());
+  DAPI_VLOG(1, "{}: {} devices, {} healthy; sending to {} stream(s)", resource_, list->devices_size(),
+            healthy, streams_.size());
   // Under mu_: a stream removes itself (OnDone) under mu_ before it is deleted.
   for (Stream* s : streams_) s->Push(list);
 }

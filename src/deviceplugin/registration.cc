@@ -14,7 +14,8 @@ absl::Status RegisterWithKubelet(const std::string& kubelet_socket, const std::s
   // A fresh connection every time: the kubelet re-creates its socket when it restarts.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  auto channel = grpc::CreateCustomChannel("unix:" + kubelet_socket, grpc::InsecureChannelCredentials(), args);
+  auto channel =
+      grpc::CreateCustomChannel("unix:" + kubelet_socket, grpc::InsecureChannelCredentials(), args);
   auto stub = v1beta1::Registration::NewStub(channel);
   v1beta1::RegisterRequest req;
   req.set_version(kDevicePluginApiVersion);
@@ -26,8 +27,8 @@ absl::Status RegisterWithKubelet(const std::string& kubelet_socket, const std::s
   v1beta1::Empty out;
   grpc::Status s = stub->Register(&ctx, req, &out);
   if (s.ok()) return absl::OkStatus();
-  const std::string msg = common::Cat("register ", resource, " with the kubelet at ", kubelet_socket, ": ",
-                                      s.error_message());
+  const std::string msg =
+      common::Cat("register ", resource, " with the kubelet at ", kubelet_socket, ": ", s.error_message());
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) return absl::UnavailableError(msg);
   if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return absl::DeadlineExceededError(msg);
   return absl::UnknownError(msg);

@@ -344,7 +344,8 @@ TEST(ContainerResponse, IndexStrategyNamesGpusByIndex) {
   PluginConfig c;
   c.device_id_strategy = DeviceIdStrategy::kIndex;
   const ResourceState r = Resource(Gpus({0, 0, 0}), 2, c);
-  v1beta1::ContainerAllocateResponse resp = ContainerResponse(r, {"GPU-2::1", "GPU-0::0", "GPU-2::0"}, c, "x");
+  v1beta1::ContainerAllocateResponse resp =
+      ContainerResponse(r, {"GPU-2::1", "GPU-0::0", "GPU-2::0"}, c, "x");
   EXPECT_EQ(resp.envs().at("NVIDIA_VISIBLE_DEVICES"), "2,0");
   // Whole GPUs advertised by UUID, handed over by index.
   const ResourceState whole = Resource(Gpus({0, 0}), 1);

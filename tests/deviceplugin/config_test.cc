@@ -277,7 +277,6 @@ TEST_P(BadConfigTest, NamesTheKey) {
   EXPECT_THAT(Message(got.status()), HasSubstr(c.problem));
 }
 
-
 INSTANTIATE_TEST_SUITE_P(
     Config, BadConfigTest,
     ::testing::Values(

@@ -54,7 +54,8 @@ class FakeKubelet {
   std::vector<std::pair<absl::Time, v1beta1::ListAndWatchResponse>> History(const std::string& resource) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // The options GetDevicePluginOptions answered for `resource`.
-  std::optional<v1beta1::DevicePluginOptions> Options(const std::string& resource) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<v1beta1::DevicePluginOptions> Options(const std::string& resource) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Whether the current endpoint's ListAndWatch stream has ended.
   bool StreamEnded(const std::string& resource) const ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -40,7 +40,8 @@ std::set<std::string> Ids(const v1beta1::ListAndWatchResponse& l) {
   for (const auto& d : l.devices()) ids.insert(d.id());
   return ids;
 }
-int CountHealth(const v1beta1::ListAndWatchResponse& l, const std::string& prefix, const std::string& health) {
+int CountHealth(const v1beta1::ListAndWatchResponse& l, const std::string& prefix,
+                const std::string& health) {
   int n = 0;
   for (const auto& d : l.devices()) n += d.id().rfind(prefix, 0) == 0 && d.health() == health ? 1 : 0;
   return n;
@@ -67,7 +68,8 @@ class PluginTest : public ::testing::Test {
     kubelet_.reset();
     if (HasFailure()) {
       std::cerr << "---- plugin log ----\n" << PluginLog() << "----\n";
-      if (!provider_log_.empty()) std::cerr << "---- provider log ----\n" << itest::ReadFile(provider_log_) << "----\n";
+      if (!provider_log_.empty())
+        std::cerr << "---- provider log ----\n" << itest::ReadFile(provider_log_) << "----\n";
     }
   }
 
@@ -154,7 +156,10 @@ class PluginTest : public ::testing::Test {
 
   bool WaitDevices(const std::string& resource, size_t n, int healthy) {
     return kubelet_->WaitList(
-        resource, [&](const auto& l) { return l.devices_size() == static_cast<int>(n) && FakeKubelet::Healthy(l) == healthy; },
+        resource,
+        [&](const auto& l) {
+          return l.devices_size() == static_cast<int>(n) && FakeKubelet::Healthy(l) == healthy;
+        },
         kDeadline);
   }
 
@@ -201,7 +206,8 @@ TEST_F(PluginTest, XidMarksEveryReplicaUnhealthyAndClearingRecovers) {
   EXPECT_TRUE(opts->get_preferred_allocation_available());
   EXPECT_FALSE(opts->pre_start_required());
 
-  ASSERT_TRUE(WaitDevices(kGpu, 20, 20)) << kubelet_->Latest(kGpu).value_or(v1beta1::ListAndWatchResponse()).DebugString();
+  ASSERT_TRUE(WaitDevices(kGpu, 20, 20))
+      << kubelet_->Latest(kGpu).value_or(v1beta1::ListAndWatchResponse()).DebugString();
   auto list = *kubelet_->Latest(kGpu);
   for (int i = 0; i < 10; ++i) {
     EXPECT_TRUE(Ids(list).count(uuids_[0] + "::" + std::to_string(i))) << i;
@@ -218,7 +224,8 @@ TEST_F(PluginTest, XidMarksEveryReplicaUnhealthyAndClearingRecovers) {
 
   SetReady(uuids_[0], true);
   ASSERT_TRUE(WaitDevices(kGpu, 20, 20));
-  EXPECT_THAT(Metrics(), HasSubstr("gpu_device_plugin_devices{health=\"healthy\",resource=\"nvidia.com/gpu\"} 20"));
+  EXPECT_THAT(Metrics(),
+              HasSubstr("gpu_device_plugin_devices{health=\"healthy\",resource=\"nvidia.com/gpu\"} 20"));
   EXPECT_TRUE(kubelet_->violations().empty());
 }
 
@@ -251,14 +258,15 @@ TEST_F(PluginTest, RegistersWhenTheKubeletComesLater) {
   StartServer();
   CreateGpus(1);
   StartPlugin();
-  ASSERT_TRUE(itest::PollUntil([&] { return std::filesystem::exists(plugin_dir_ + "/nvidia-gpu.sock"); },
-                               kDeadline));
+  ASSERT_TRUE(
+      itest::PollUntil([&] { return std::filesystem::exists(plugin_dir_ + "/nvidia-gpu.sock"); }, kDeadline));
   EXPECT_THAT(itest::HttpGet(metrics_port_, "/readyz").status, 503);
   kubelet_->Start();
   ASSERT_TRUE(kubelet_->WaitRegistrations(1, kDeadline)) << PluginLog();
   ASSERT_TRUE(WaitDevices(kGpu, 1, 1));
   EXPECT_EQ(kubelet_->Latest(kGpu)->devices(0).id(), uuids_[0]);
-  ASSERT_TRUE(itest::PollUntil([&] { return itest::HttpGet(metrics_port_, "/readyz").status == 200; }, kDeadline));
+  ASSERT_TRUE(
+      itest::PollUntil([&] { return itest::HttpGet(metrics_port_, "/readyz").status == 200; }, kDeadline));
   EXPECT_FALSE(kubelet_->WaitRegistrations(2, absl::Seconds(1)));
 }
 
@@ -284,11 +292,14 @@ sharing:
   v1beta1::AllocateResponse out;
   grpc::Status s = kubelet_->Allocate(kGpu, {uuids_[0] + "::0", uuids_[1] + "::0"}, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(),
-            "invalid allocation request for \"nvidia.com/gpu\": invalid request: maximum request size for shared "
-            "resources is 1; found 2");
+  EXPECT_EQ(
+      s.error_message(),
+      "invalid allocation request for \"nvidia.com/gpu\": invalid request: maximum request size for shared "
+      "resources is 1; found 2");
   s = kubelet_->Allocate(kGpu, {"GPU-nope::1"}, &out);
-  EXPECT_EQ(s.error_message(), "invalid allocation request for \"nvidia.com/gpu\": invalid request: unknown device: GPU-nope::1");
+  EXPECT_EQ(
+      s.error_message(),
+      "invalid allocation request for \"nvidia.com/gpu\": invalid request: unknown device: GPU-nope::1");
 
   out.Clear();
   ASSERT_TRUE(kubelet_->Allocate(kGpu, {uuids_[1] + "::7"}, &out).ok());
@@ -296,16 +307,19 @@ sharing:
   EXPECT_EQ(out.container_responses(0).envs().at("NVIDIA_VISIBLE_DEVICES"), uuids_[1]);
   std::set<std::string> specs;
   for (const auto& d : out.container_responses(0).devices()) specs.insert(d.container_path());
-  EXPECT_EQ(specs, (std::set<std::string>{"/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"}));
+  EXPECT_EQ(specs, (std::set<std::string>{"/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm",
+                                          "/dev/nvidia-uvm-tools"}));
 
   // An Unhealthy device is refused with a clear error.
   SetReady(uuids_[0], false);
-  ASSERT_TRUE(kubelet_->WaitList(kGpu, [&](const auto& l) { return FakeKubelet::Healthy(l) == 10; }, kDeadline));
+  ASSERT_TRUE(kubelet_->WaitList(
+      kGpu, [&](const auto& l) { return FakeKubelet::Healthy(l) == 10; }, kDeadline));
   s = kubelet_->Allocate(kGpu, {uuids_[0] + "::2"}, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("unhealthy"));
   const std::string m = Metrics();
-  EXPECT_THAT(m, HasSubstr("gpu_device_plugin_allocation_failures_total{reason=\"request_too_large\",resource=\"nvidia.com/gpu\"} 1"));
+  EXPECT_THAT(m, HasSubstr("gpu_device_plugin_allocation_failures_total{reason=\"request_too_large\","
+                           "resource=\"nvidia.com/gpu\"} 1"));
   EXPECT_THAT(m, HasSubstr("gpu_device_plugin_allocations_total{resource=\"nvidia.com/gpu\"} 1"));
 }
 
@@ -432,8 +446,8 @@ TEST_F(PluginTest, SighupReloads) {
   ASSERT_TRUE(WaitDevices(kGpu, 10, 10));
   WriteConfig("sharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n      replicas: 1\n");
   plugin_->Signal(SIGHUP);
-  ASSERT_TRUE(itest::PollUntil([&] { return PluginLog().find("keeping the current config") != std::string::npos; },
-                               kDeadline));
+  ASSERT_TRUE(itest::PollUntil(
+      [&] { return PluginLog().find("keeping the current config") != std::string::npos; }, kDeadline));
   EXPECT_THAT(PluginLog(), HasSubstr("replicas: must be at least 2, got 1"));
   EXPECT_THAT(Metrics(), HasSubstr("gpu_device_plugin_config_reloads_total{result=\"error\"} 1"));
   EXPECT_FALSE(plugin_->Exited());
