@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -300,18 +301,41 @@ void Plugin::WatchDirectory() {
     return;
   }
   int wd = -1;
+  ino_t watched = 0;  // the directory inode the watch is on
+  bool lost = false;  // the watch was lost (the directory removed) and must be re-added
   alignas(struct inotify_event) char buf[4096];
   while (true) {
     {
       absl::MutexLock l(&mu_);
       if (stopping_) break;
     }
-    if (wd < 0) {
+    // A removed directory does not always say so (IN_DELETE_SELF waits until nothing holds it,
+    // and our own bound sockets do): a new inode at the path means the watch is on a dead one.
+    struct stat st {};
+    const bool exists = ::stat(dir.c_str(), &st) == 0;
+    if (wd >= 0 && (!exists || st.st_ino != watched)) {
+      spdlog::warn("{} was removed; watching for it to come back", dir);
+      ::inotify_rm_watch(fd, wd);
+      wd = -1;
+      lost = true;
+    }
+    if (wd < 0 && exists) {
       wd = ::inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF);
-      if (wd < 0) DAPI_VLOG(1, "inotify_add_watch {}: {}", dir, common::ErrnoString(errno));
+      if (wd < 0) {
+        DAPI_VLOG(1, "inotify_add_watch {}: {}", dir, common::ErrnoString(errno));
+      } else {
+        watched = st.st_ino;
+        if (lost && std::filesystem::exists(socket)) {
+          // The directory came back while nobody watched it: a kubelet.sock in it is a new one.
+          spdlog::info("{} is back with {} in it; re-registering", dir, base);
+          absl::MutexLock l(&mu_);
+          kubelet_restarted_ = true;
+        }
+        lost = false;
+      }
     }
     pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    const int n = ::poll(fds, 2, wd < 0 ? 1000 : -1);
+    const int n = ::poll(fds, 2, 1000);
     if (n < 0 && errno != EINTR) {
       spdlog::error("poll on the inotify descriptor: {}", common::ErrnoString(errno));
       break;
@@ -323,9 +347,12 @@ void Plugin::WatchDirectory() {
       for (ssize_t off = 0; off < len;) {
         const auto* ev = reinterpret_cast<const struct inotify_event*>(buf + off);
         off += static_cast<ssize_t>(sizeof(struct inotify_event) + ev->len);
+        if (ev->wd != wd) continue;  // a watch given up already (its IN_IGNORED, late events)
         if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) != 0) {
-          spdlog::warn("{} was removed; watching for it to come back", dir);
+          if (wd >= 0) spdlog::warn("{} was removed; watching for it to come back", dir);
+          if (wd >= 0 && (ev->mask & IN_IGNORED) == 0) ::inotify_rm_watch(fd, wd);
           wd = -1;
+          lost = true;
           continue;
         }
         if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) != 0 && ev->len > 0 && base == ev->name) {

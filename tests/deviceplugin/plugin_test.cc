@@ -253,6 +253,24 @@ TEST_F(PluginTest, KubeletRestartRegistersOnceAfterTheOldServerIsGone) {
   EXPECT_TRUE(kubelet_->Allocate(kGpu, {uuids_[1] + "::3"}, &out).ok());
 }
 
+// The whole directory is removed and created again (a kubelet reinstall): the plugin notices the
+// new kubelet.sock even though it appeared while nothing watched the directory.
+TEST_F(PluginTest, DirectoryRecreatedReRegisters) {
+  StartServer();
+  CreateGpus(1);
+  kubelet_->Start();
+  StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitRegistrations(1, kDeadline));
+  kubelet_->Stop();
+  std::filesystem::remove_all(plugin_dir_);
+  std::filesystem::create_directories(plugin_dir_);
+  kubelet_->Start();
+  ASSERT_TRUE(kubelet_->WaitRegistrations(2, kDeadline)) << PluginLog();
+  ASSERT_TRUE(WaitDevices(kGpu, 1, 1));
+  EXPECT_TRUE(std::filesystem::exists(plugin_dir_ + "/nvidia-gpu.sock"));
+  EXPECT_TRUE(kubelet_->violations().empty());
+}
+
 // No kubelet when the plugin starts: it keeps serving and registers once kubelet.sock appears.
 TEST_F(PluginTest, RegistersWhenTheKubeletComesLater) {
   StartServer();
