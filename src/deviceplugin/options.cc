@@ -70,6 +70,17 @@ absl::StatusOr<ParseResult> ParsePluginOptions(int argc, const char* const* argv
   app.add_option("--shared-devices-allocation-policy", policy, "distributed or packed");
   app.add_option("--cdi-annotation-prefix", cdi_prefix, "prefix of the CDI annotation key");
   app.add_option("--nvidia-dev-root", dev_root, "host root of /dev/nvidia* for device specs");
+  // NVIDIA's flags that mean nothing here, accepted so its DaemonSet args work unchanged.
+  std::string mig_strategy = "none", ignored_text;
+  bool ignored_bool = false;
+  app.add_option("--mig-strategy", mig_strategy, "NVIDIA compatibility: only \"none\" (MIG is not supported)")
+      ->envname("MIG_STRATEGY");
+  app.add_flag("--fail-on-init-error{true}", ignored_bool, "NVIDIA compatibility: ignored (no NVML here)")
+      ->envname("FAIL_ON_INIT_ERROR");
+  for (const char* flag : {"--nvidia-driver-root", "--mps-root", "--nvidia-ctk-path",
+                           "--container-driver-root", "--device-discovery-strategy"}) {
+    app.add_option(flag, ignored_text, "NVIDIA compatibility: ignored (the Device API supplies the GPUs)");
+  }
   app.add_option("-v,--v", o.verbosity, "log verbosity");
   app.add_option("--log-format", o.log_format, "log format: text or json");
   app.add_flag("--version", version, "print version information as JSON and exit");
@@ -102,6 +113,9 @@ absl::StatusOr<ParseResult> ParsePluginOptions(int argc, const char* const* argv
   duration("kubelet-timeout", kubelet_timeout, o.kubelet_timeout, absl::Seconds(1));
 
   if (kubelet->count() > 0 && o.kubelet_socket.empty()) o.register_with_kubelet = false;
+  if (mig_strategy != "none") {
+    errors.push_back(Cat("--mig-strategy: MIG is not supported, only \"none\", got \"", mig_strategy, "\""));
+  }
   if (o.device_plugin_path.empty() || o.device_plugin_path.front() != '/') {
     errors.push_back(
         Cat("--device-plugin-path must be an absolute directory, got \"", o.device_plugin_path, "\""));
