@@ -26,18 +26,34 @@
 // every device Healthy); the plugin's VmRSS after the first list and after the samples; its CPU
 // (utime+stime) over --idle-seconds with nothing injected (the provider keeps heartbeating).
 //
+// With --npd, after that (issue 15): `npd-gpu-monitor serve` (--expected-gpus N, its socket in the
+// temp dir, metrics off) is started and the bench calls its npd.external.v1.ExternalMonitor itself,
+// playing Node Problem Detector. Measured: spawn -> first CheckHealth with all three conditions
+// False; max(--samples, 1000) sequential CheckHealth calls on one channel (round trip each); then
+// --npd-checks runs of `npd-gpu-monitor check --condition GPUUnhealthy` (posix_spawn -> exit seen
+// on a pidfd, the peak RSS from wait4's rusage, every exit code must be 0); then per sample, with a
+// thread polling CheckHealth every 0.5 ms, a critical XID written to the FIFO on a random GPU ->
+// (a) the bench's own API watch sees NVMLReady=False for it (the XID has reached the server) and
+// (b) the first CheckHealth answer with GPUUnhealthy True naming that GPU; between samples the GPU
+// is put back as in 2 and CheckHealth polled until GPUUnhealthy is False again.
+//
 // Prints the raw figures, then a markdown table. Exits non-zero when a phase fails or a sample
 // times out (the smoke test relies on that); there are no timing assertions.
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -66,6 +82,7 @@
 
 #include "deviceapi/deviceapi.h"
 #include "deviceplugin/v1beta1/api.grpc.pb.h"
+#include "npd/external/v1/external_monitor.grpc.pb.h"
 
 extern char** environ;
 
@@ -74,6 +91,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace deviceapi;  // NOLINT: the client library is this tool's whole vocabulary
 namespace v1 = ::nvidia::nvsentinel::v1alpha1;
+namespace ext = ::npd::external::v1;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kProviderLabel[] = "device.nvidia.com/provider";
@@ -117,6 +135,10 @@ struct Flags {
   int replicas = 10;
   double idle_seconds = 60;
   int plugin_v = 0;
+  bool npd = false;
+  std::string npd_bin = NVML_BENCH_NPD_BIN;
+  int npd_checks = 50;
+  int npd_v = 0;
 };
 
 // Latency samples (ms), percentiles by nearest rank over the sorted samples.
@@ -139,12 +161,13 @@ std::string Fmt(double ms) {
   return buf;
 }
 
-// A child process (posix_spawn), stdout+stderr to `log`, our environment plus `env`.
-class Child {
+// argv and environment for posix_spawn: our environment, less what would point a child at another
+// server or change the device plugin's health checks, plus `env`. Built once, spawned any number of
+// times (the check-mode runs are timed from just before posix_spawn).
+class SpawnArgs {
  public:
-  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv,
-                                      const std::map<std::string, std::string>& env, const std::string& log) {
-    std::vector<std::string> envs;
+  SpawnArgs(std::vector<std::string> argv, const std::map<std::string, std::string>& env)
+      : argv_(std::move(argv)) {
     for (char** e = environ; *e != nullptr; ++e) {
       std::string kv = *e;
       const std::string key = kv.substr(0, kv.find('='));
@@ -152,26 +175,47 @@ class Child {
           key == "DP_DISABLE_HEALTHCHECKS" || key == "DP_ENABLE_HEALTHCHECKS") {
         continue;
       }
-      envs.push_back(std::move(kv));
+      env_.push_back(std::move(kv));
     }
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-    std::vector<char*> cargv, cenv;
-    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    for (const std::string& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
+    for (const auto& [k, v] : env) env_.push_back(k + "=" + v);
+    for (const std::string& a : argv_) cargv_.push_back(const_cast<char*>(a.c_str()));
+    cargv_.push_back(nullptr);
+    for (const std::string& e : env_) cenv_.push_back(const_cast<char*>(e.c_str()));
+    cenv_.push_back(nullptr);
+  }
+  SpawnArgs(const SpawnArgs&) = delete;
+  SpawnArgs& operator=(const SpawnArgs&) = delete;
+
+  // stdin /dev/null, stdout+stderr appended to `log`; the pid, or -1 (said on stderr).
+  pid_t Spawn(const std::string& log) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     pid_t pid = -1;
-    const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
+    const int rc = posix_spawn(&pid, cargv_[0], &fa, nullptr, cargv_.data(), cenv_.data());
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
-      std::cerr << "spawn " << argv[0] << ": " << std::strerror(rc) << "\n";
-      return nullptr;
+      std::cerr << "spawn " << argv_[0] << ": " << std::strerror(rc) << "\n";
+      return -1;
     }
+    return pid;
+  }
+
+ private:
+  std::vector<std::string> argv_, env_;
+  std::vector<char*> cargv_, cenv_;
+};
+
+// A child process (posix_spawn), stdout+stderr to `log`, our environment plus `env`.
+class Child {
+ public:
+  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv,
+                                      const std::map<std::string, std::string>& env, const std::string& log) {
+    SpawnArgs args(argv, env);
+    const pid_t pid = args.Spawn(log);
+    if (pid < 0) return nullptr;
     return std::unique_ptr<Child>(new Child(pid));
   }
   ~Child() {
@@ -208,6 +252,63 @@ class Child {
   bool reaped_ = false;
   int status_ = 0;
 };
+
+// One run of a short-lived child to its end.
+struct TimedExit {
+  double wall_ms = 0;     // just before posix_spawn -> its exit seen on a pidfd
+  int code = -1;          // exit code, or 128 + signal
+  int64_t maxrss_kb = 0;  // peak resident set (wait4's rusage ru_maxrss, KiB)
+};
+
+// Spawns `args` and waits for its exit by poll()ing a pidfd (no sleep loop, so the wall time has no
+// polling granularity), then reaps it with wait4. SIGKILLed after `timeout`; nullopt when it could
+// not be spawned.
+std::optional<TimedExit> RunTimed(SpawnArgs& args, const std::string& log, Clock::duration timeout) {
+  const auto t0 = Clock::now();
+  const pid_t pid = args.Spawn(log);
+  if (pid < 0) return std::nullopt;
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  Clock::time_point t1;
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    const int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+    int n;
+    do {
+      n = ::poll(&p, 1, ms);
+    } while (n < 0 && errno == EINTR);
+    t1 = Clock::now();
+    if (n == 0) {
+      std::cerr << "still running after " << Ms(timeout) << " ms; killed\n";
+      ::kill(pid, SIGKILL);
+    }
+    ::close(pidfd);
+  }
+  int st = 0;
+  rusage ru{};
+  pid_t r;
+  do {
+    r = ::wait4(pid, &st, 0, &ru);
+  } while (r < 0 && errno == EINTR);
+  if (pidfd < 0) t1 = Clock::now();  // no pidfd (kernel < 5.3): the blocking wait4 is the clock
+  TimedExit out;
+  out.wall_ms = Ms(t1 - t0);
+  out.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  out.maxrss_kb = ru.ru_maxrss;
+  return out;
+}
+
+// True when something accepts connections on the Unix socket `path` (the socket file exists from
+// bind(), a moment before listen()).
+bool UnixSocketAccepts(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  ::close(fd);
+  return ok;
+}
 
 int PickFreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -426,12 +527,46 @@ int CountHealth(const v1beta1::ListAndWatchResponse& list, const std::string& he
                                         [&](const v1beta1::Device& d) { return d.health() == health; }));
 }
 
+// The condition `type` of a CheckHealth answer, or null.
+const ext::Condition* FindNpdCondition(const ext::Status& s, const std::string& type) {
+  for (const ext::Condition& c : s.conditions()) {
+    if (c.type() == type) return &c;
+  }
+  return nullptr;
+}
+
+// How npd-gpu-monitor's messages name a GPU: its first 12 characters (npd::ShortName in
+// src/npd/report.h); the bench's GPU names differ there ("gpu-b0000003").
+std::string NpdShortName(const std::string& name) { return name.substr(0, 12); }
+
+// GPUUnhealthy True, its message naming `gpu` (a metadata.name).
+bool NpdNamesUnhealthy(const ext::Status& s, const std::string& gpu) {
+  const ext::Condition* c = FindNpdCondition(s, "GPUUnhealthy");
+  return c != nullptr && c->status() == ext::CONDITION_STATUS_TRUE &&
+         c->message().find(NpdShortName(gpu)) != std::string::npos;
+}
+
+bool NpdAllFalse(const ext::Status& s) {
+  return s.conditions_size() == 3 &&
+         std::all_of(s.conditions().begin(), s.conditions().end(),
+                     [](const ext::Condition& c) { return c.status() == ext::CONDITION_STATUS_FALSE; });
+}
+
+// Events of `s` with reason GPUXID<xid> naming `gpu`.
+int CountXidEvents(const ext::Status& s, const std::string& gpu, uint64_t xid) {
+  const std::string reason = "GPUXID" + std::to_string(xid);
+  return static_cast<int>(std::count_if(s.events().begin(), s.events().end(), [&](const ext::Event& e) {
+    return e.reason() == reason && e.message().find(NpdShortName(gpu)) != std::string::npos;
+  }));
+}
+
 class Bench {
  public:
   explicit Bench(Flags f) : f_(std::move(f)), rng_(f_.seed) {}
   ~Bench() {
     plugin_watch_.reset();
     plugin_.reset();
+    npd_.reset();
     provider_.reset();
     server_.reset();
     if (fifo_fd_ >= 0) ::close(fifo_fd_);
@@ -455,6 +590,20 @@ class Bench {
   bool PluginXidSamples();
   void MeasurePluginIdle();
   void StopPlugin();
+  bool MeasureNpd();
+  bool StartNpd();
+  struct NpdAnswer {
+    Clock::time_point at;  // when the answer arrived
+    ext::Status status;
+  };
+  std::optional<NpdAnswer> CheckHealth();
+  std::optional<NpdAnswer> PollCheckHealth(const std::function<bool(const ext::Status&)>& want,
+                                           Clock::time_point deadline, const std::string& gpu = "",
+                                           uint64_t xid = 0, const std::atomic<bool>* stop = nullptr);
+  bool NpdCheckHealthLatency();
+  bool NpdCheckMode();
+  bool NpdXidSamples();
+  void StopNpd();
   bool MeasureRestarts();
   void MeasureShutdown();
   void Report();
@@ -468,10 +617,14 @@ class Bench {
   int health_port_ = 0;
   int fifo_fd_ = -1;
   int server_starts_ = 0;
-  std::unique_ptr<Child> server_, provider_, plugin_;
+  std::unique_ptr<Child> server_, provider_, plugin_, npd_;
   std::unique_ptr<Clientset> cs_;
   std::string plugin_log_, plugin_socket_;
   std::unique_ptr<ListWatcher> plugin_watch_;
+  std::string npd_log_, npd_socket_;
+  std::unique_ptr<ext::ExternalMonitor::Stub> npd_stub_;
+  int64_t npd_sequence_ = 0;
+  int npd_xid_events_ = 0;  // GPUXID<n> events naming the sample's GPU, over all samples
 
   // Results.
   std::optional<double> registration_ms_;
@@ -487,6 +640,17 @@ class Bench {
   std::optional<int64_t> plugin_rss_start_kb_, plugin_rss_after_kb_, plugin_hwm_after_kb_;
   std::optional<double> plugin_idle_cpu_s_, plugin_idle_wall_s_;
   uint64_t plugin_idle_lists_ = 0;
+  std::optional<double> npd_ready_ms_;
+  Stats npd_check_health_;
+  int npd_rpc_errors_ = 0;
+  Stats npd_exec_wall_, npd_exec_rss_kb_;  // check mode
+  std::map<int, int> npd_exec_codes_;      // exit code -> runs
+  std::string npd_exec_line_;
+  Stats npd_xid_api_, npd_xid_fifo_, npd_recover_;
+  int npd_timeouts_ = 0;
+  std::optional<int64_t> npd_rss_kb_;
+  std::optional<double> npd_exit_ms_;
+  std::optional<int> npd_exit_code_;
 };
 
 std::string Bench::Tail(const std::string& log) const {
@@ -858,6 +1022,266 @@ bool Bench::MeasureDevicePlugin() {
   return ok;
 }
 
+bool Bench::StartNpd() {
+  npd_socket_ = dir_ + "/npd/monitor.sock";
+  npd_log_ = dir_ + "/npd.log";
+  const auto t0 = Clock::now();
+  npd_ = Child::Spawn({f_.npd_bin, "serve", "--server-address", "unix://" + sock_, "--socket", npd_socket_,
+                       "--metrics-bind-address", "0", "--expected-gpus", std::to_string(f_.gpus), "-v",
+                       std::to_string(f_.npd_v)},
+                      {}, npd_log_);
+  if (npd_ == nullptr) return false;
+  const auto deadline = t0 + std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
+  // Dial only once the socket accepts: a refused first connection would put the channel into
+  // reconnect backoff.
+  while (!UnixSocketAccepts(npd_socket_)) {
+    if (npd_->Wait(std::chrono::milliseconds(0)) || Clock::now() >= deadline) {
+      std::cerr << "npd-gpu-monitor: nothing accepts on " << npd_socket_ << "; its log:\n"
+                << Tail(npd_log_) << "\n";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  npd_stub_ = ext::ExternalMonitor::NewStub(
+      grpc::CreateCustomChannel("unix://" + npd_socket_, grpc::InsecureChannelCredentials(), args));
+  auto ready = PollCheckHealth(NpdAllFalse, deadline);
+  npd_rpc_errors_ = 0;  // refusals while it starts are not the steady state measured below
+  if (!ready.has_value()) {
+    std::cerr << "npd-gpu-monitor: no CheckHealth with all conditions False within " << f_.timeout_s
+              << "s; its log:\n"
+              << Tail(npd_log_) << "\n";
+    return false;
+  }
+  npd_ready_ms_ = Ms(ready->at - t0);
+  std::cout << "npd: serve spawned -> first CheckHealth with GPUUnhealthy, GPUHealthUnknown and "
+               "GPUCountMismatch False ("
+            << f_.gpus << " GPUs expected) " << Fmt(*npd_ready_ms_) << "; " << Footprint(npd_->pid()) << "\n";
+  return true;
+}
+
+// One CheckHealth on the bench's channel, as NPD calls it (1 s deadline); nullopt on an RPC error.
+std::optional<Bench::NpdAnswer> Bench::CheckHealth() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  ext::HealthCheckRequest req;
+  req.set_sequence(++npd_sequence_);
+  NpdAnswer a;
+  const grpc::Status s = npd_stub_->CheckHealth(&ctx, req, &a.status);
+  a.at = Clock::now();
+  if (!s.ok()) {
+    ++npd_rpc_errors_;
+    return std::nullopt;
+  }
+  return a;
+}
+
+// CheckHealth every 0.5 ms (between the end of one call and the start of the next) until an answer
+// satisfies `want`; nullopt at `deadline` or once `stop` is set. Counts the GPUXID<xid> events naming
+// `gpu` on the way (each is handed over once).
+std::optional<Bench::NpdAnswer> Bench::PollCheckHealth(const std::function<bool(const ext::Status&)>& want,
+                                                       Clock::time_point deadline, const std::string& gpu,
+                                                       uint64_t xid, const std::atomic<bool>* stop) {
+  while (Clock::now() < deadline && (stop == nullptr || !stop->load())) {
+    auto a = CheckHealth();
+    if (a.has_value()) {
+      if (!gpu.empty()) npd_xid_events_ += CountXidEvents(a->status, gpu, xid);
+      if (want(a->status)) return a;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  return std::nullopt;
+}
+
+bool Bench::NpdCheckHealthLatency() {
+  const int calls = std::max(f_.samples, 1000);
+  int not_false = 0;
+  for (int i = 0; i < calls; ++i) {
+    const auto t0 = Clock::now();
+    auto a = CheckHealth();
+    if (!a.has_value()) continue;
+    npd_check_health_.Add(Ms(a->at - t0));
+    if (!NpdAllFalse(a->status)) ++not_false;
+  }
+  std::cout << "npd CheckHealth: " << npd_check_health_.ms.size() << " calls, sequential on one channel, p50 "
+            << Fmt(npd_check_health_.P(0.5)) << ", p99 " << Fmt(npd_check_health_.P(0.99))
+            << " (goal <= 1 ms), max " << Fmt(npd_check_health_.Max()) << ", RPC errors " << npd_rpc_errors_
+            << ", answers not all False " << not_false << "\n";
+  return npd_rpc_errors_ == 0;
+}
+
+// Each of --npd-checks rounds runs the check twice. Wall time: spawned straight from the bench, as
+// NPD spawns it. Peak RSS: spawned through `/bin/sh -c 'exec "$0" "$@"'`, because ru_maxrss keeps the
+// high-water mark of the image an exec replaces, and posix_spawn's child shares (vfork) the bench's
+// own, so a direct spawn reports the bench's VmHWM; dash's own peak (about 1.5 MiB) is the floor there.
+bool Bench::NpdCheckMode() {
+  const std::vector<std::string> argv = {f_.npd_bin,    "check",        "--server-address", "unix://" + sock_,
+                                         "--condition", "GPUUnhealthy", "--timeout",        "2s"};
+  std::vector<std::string> sh_argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\""};
+  sh_argv.insert(sh_argv.end(), argv.begin(), argv.end());
+  SpawnArgs direct(argv, {}), via_sh(sh_argv, {});
+  const std::string log = dir_ + "/npd-check.log";
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
+  Stats direct_rss_kb;
+  for (int i = 0; i < f_.npd_checks; ++i) {
+    auto r = RunTimed(direct, log, timeout);
+    if (!r.has_value()) return false;
+    npd_exec_wall_.Add(r->wall_ms);
+    direct_rss_kb.Add(static_cast<double>(r->maxrss_kb));
+    ++npd_exec_codes_[r->code];
+    auto m = RunTimed(via_sh, log, timeout);
+    if (!m.has_value()) return false;
+    npd_exec_rss_kb_.Add(static_cast<double>(m->maxrss_kb));
+    ++npd_exec_codes_[m->code];
+  }
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) npd_exec_line_ = line;
+  }
+  std::string codes;
+  for (const auto& [code, n] : npd_exec_codes_) {
+    codes += (codes.empty() ? "" : ", ") + std::to_string(n) + " x " + std::to_string(code);
+  }
+  const auto self_hwm = ProcStatusKb(::getpid(), "VmHWM");
+  std::cout << "npd check mode (--condition GPUUnhealthy): " << npd_exec_wall_.ms.size()
+            << " runs spawned directly, spawn -> exit p50 " << Fmt(npd_exec_wall_.P(0.5)) << ", p99 "
+            << Fmt(npd_exec_wall_.P(0.99)) << ", max " << Fmt(npd_exec_wall_.Max()) << " (goal <= 20 ms); "
+            << npd_exec_rss_kb_.ms.size() << " runs through /bin/sh exec, peak RSS (ru_maxrss) p50 "
+            << Mib(static_cast<int64_t>(npd_exec_rss_kb_.P(0.5))) << ", max "
+            << Mib(static_cast<int64_t>(npd_exec_rss_kb_.Max())) << " (goal <= 10 MiB); exit codes " << codes
+            << "; last line \"" << npd_exec_line_ << "\"\n";
+  std::cout << "npd check mode: ru_maxrss of the direct spawns (not the check's own: it includes the bench's "
+               "image replaced by exec) max "
+            << Mib(static_cast<int64_t>(direct_rss_kb.Max())) << "; the bench's VmHWM "
+            << (self_hwm ? Mib(*self_hwm) : "?") << "\n";
+  const bool all_ok = npd_exec_codes_.size() == 1 && npd_exec_codes_.begin()->first == 0;
+  if (!all_ok && f_.npd_checks > 0) {
+    std::cerr << "npd check mode: not every run exited 0; output:\n" << Tail(log) << "\n";
+    return false;
+  }
+  return true;
+}
+
+bool Bench::NpdXidSamples() {
+  GpuInterfacePtr gpus = cs_->DeviceV1alpha1().Gpus();
+  std::uniform_int_distribution<size_t> pick_gpu(0, devices_.size() - 1);
+  std::uniform_int_distribution<size_t> pick_xid(0, xids_.size() - 1);
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(f_.timeout_s * 1000));
+  const auto unhealthy_false = [](const ext::Status& s) {
+    const ext::Condition* c = FindNpdCondition(s, "GPUUnhealthy");
+    return c != nullptr && c->status() == ext::CONDITION_STATUS_FALSE;
+  };
+  npd_rpc_errors_ = 0;
+  for (int i = 0; i < f_.samples; ++i) {
+    const std::string uuid = devices_[pick_gpu(rng_)]["uuid"];
+    const std::string name = Lower(uuid);
+    const uint64_t xid = xids_[pick_xid(rng_)];
+    const std::string want_reason = "XID" + std::to_string(xid);
+
+    WatchPtr watch = WatchProviderGpus(*gpus);
+    if (watch == nullptr) return false;
+    // GPUUnhealthy is False here (the previous sample, or the startup, waited for it).
+    const auto deadline = Clock::now() + timeout;
+    std::atomic<bool> stop{false};
+    std::optional<NpdAnswer> health;
+    std::thread poller([&] {
+      health = PollCheckHealth([&](const ext::Status& s) { return NpdNamesUnhealthy(s, name); }, deadline,
+                               name, xid, &stop);
+    });
+    const std::string line = uuid + " " + std::to_string(xid) + "\n";
+    const auto t0 = Clock::now();
+    if (::write(fifo_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      std::cerr << "write to the events FIFO: " << std::strerror(errno) << "\n";
+      stop = true;
+      poller.join();
+      return false;
+    }
+    bool got = false;
+    while (!got) {
+      auto ev = watch->NextUntil(absl::Now() + absl::FromChrono(deadline - Clock::now()));
+      if (!ev.has_value()) break;
+      if (ev->object.metadata().name() != name) continue;
+      const v1::Condition* c = FindCondition(ev->object.status(), "NVMLReady");
+      got = c != nullptr && c->status() == kConditionFalse && c->reason() == want_reason;
+    }
+    const auto t_api = Clock::now();
+    watch->Stop();
+    if (!got) stop = true;
+    poller.join();
+    if (!got || !health.has_value()) {
+      ++npd_timeouts_;
+      std::cerr << "npd sample " << i << ": "
+                << (got ? "no CheckHealth with GPUUnhealthy True naming " + name
+                        : "no NVMLReady=False " + want_reason + " for " + name + " on the API watch")
+                << " within " << f_.timeout_s << "s\n";
+    } else {
+      npd_xid_api_.Add(Ms(health->at - t_api));
+      npd_xid_fifo_.Add(Ms(health->at - t0));
+    }
+    // Put the GPU back while a second poller waits for GPUUnhealthy False.
+    std::optional<NpdAnswer> cleared;
+    const auto t_clear = Clock::now();
+    std::thread recover([&] { cleared = PollCheckHealth(unhealthy_false, t_clear + timeout, name, xid); });
+    const bool adopted = ClearAndWaitAdopted(name);
+    recover.join();
+    if (!adopted) return false;
+    if (!cleared.has_value()) {
+      std::cerr << "npd sample " << i << ": GPUUnhealthy not False within " << f_.timeout_s << "s after "
+                << name << " was cleared; npd-gpu-monitor log:\n"
+                << Tail(npd_log_) << "\n";
+      return false;
+    }
+    if (health.has_value()) npd_recover_.Add(Ms(cleared->at - t_clear));
+  }
+  std::cout
+      << "npd xid: " << npd_xid_api_.ms.size()
+      << " samples; API watch sees NVMLReady=False -> CheckHealth GPUUnhealthy True naming the GPU: p50 "
+      << Fmt(npd_xid_api_.P(0.5)) << ", p99 " << Fmt(npd_xid_api_.P(0.99)) << " (goal <= 50 ms), max "
+      << Fmt(npd_xid_api_.Max()) << "; XID written to the FIFO -> that answer: p50 "
+      << Fmt(npd_xid_fifo_.P(0.5)) << ", p99 " << Fmt(npd_xid_fifo_.P(0.99)) << ", max "
+      << Fmt(npd_xid_fifo_.Max()) << "; timeouts " << npd_timeouts_ << ", RPC errors " << npd_rpc_errors_
+      << ", GPUXID events naming the GPU " << npd_xid_events_ << "\n";
+  std::cout << "npd recovery (operator clear -> CheckHealth GPUUnhealthy False): p50 "
+            << Fmt(npd_recover_.P(0.5)) << ", p99 " << Fmt(npd_recover_.P(0.99)) << ", max "
+            << Fmt(npd_recover_.Max()) << "\n";
+  return npd_timeouts_ == 0;
+}
+
+void Bench::StopNpd() {
+  npd_stub_.reset();
+  if (npd_ == nullptr) return;
+  npd_rss_kb_ = ProcStatusKb(npd_->pid(), "VmRSS");
+  std::cout << "npd: serve after the samples " << Footprint(npd_->pid()) << "\n";
+  const auto t0 = Clock::now();
+  npd_->Signal(SIGTERM);
+  int status = 0;
+  if (npd_->Wait(std::chrono::seconds(10), &status)) {
+    npd_exit_ms_ = Ms(Clock::now() - t0);
+    npd_exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::cout << "npd: serve exited " << Fmt(*npd_exit_ms_) << " after SIGTERM, code " << *npd_exit_code_
+              << "\n";
+  } else {
+    std::cerr << "npd: serve still running 10s after SIGTERM\n";
+  }
+  npd_.reset();
+}
+
+// After the device plugin, before the restarts (the monitor is stopped first, so the restart
+// figures are the same with and without --npd).
+bool Bench::MeasureNpd() {
+  bool ok = StartNpd();
+  if (ok) {
+    ok = NpdCheckHealthLatency();
+    ok = NpdCheckMode() && ok;
+    ok = NpdXidSamples() && ok;
+  }
+  StopNpd();
+  return ok && npd_exit_code_ == 0;
+}
+
 bool Bench::MeasureRestarts() {
   ListOptions lo;
   lo.label_selector = std::string(kProviderLabel) + "=" + kProviderId;
@@ -950,6 +1374,44 @@ void Bench::Report() {
          << f_.heartbeat_interval << " | 1 | " << buf << " | | |\n";
     }
   }
+  if (f_.npd) {
+    const std::string npd = "npd-gpu-monitor";
+    if (npd_ready_ms_.has_value()) {
+      md << "| " << npd << " serve: spawn → first CheckHealth with all 3 conditions False | 1 | "
+         << Fmt(*npd_ready_ms_) << " | | |\n";
+    }
+    md << "| " << npd << ": CheckHealth round trip, sequential on one channel (goal p99 ≤ 1 ms) | "
+       << npd_check_health_.ms.size() << " | " << Fmt(npd_check_health_.P(0.5)) << " | "
+       << Fmt(npd_check_health_.P(0.99)) << " | " << Fmt(npd_check_health_.Max()) << " |\n";
+    md << "| " << npd << " check --condition GPUUnhealthy: spawn → exit, wall (goal ≤ 20 ms) | "
+       << npd_exec_wall_.ms.size() << " | " << Fmt(npd_exec_wall_.P(0.5)) << " | "
+       << Fmt(npd_exec_wall_.P(0.99)) << " | " << Fmt(npd_exec_wall_.Max()) << " |\n";
+    md << "| " << npd << " check: peak RSS, ru_maxrss, spawned through /bin/sh exec (goal ≤ 10 MiB) | "
+       << npd_exec_rss_kb_.ms.size() << " | " << Mib(static_cast<int64_t>(npd_exec_rss_kb_.P(0.5))) << " | "
+       << Mib(static_cast<int64_t>(npd_exec_rss_kb_.P(0.99))) << " | "
+       << Mib(static_cast<int64_t>(npd_exec_rss_kb_.Max())) << " |\n";
+    md << "| " << npd
+       << ": API watch sees NVMLReady=False XID<n> → CheckHealth GPUUnhealthy True naming the GPU (polled "
+          "every 0.5 ms; goal ≤ 50 ms) | "
+       << npd_xid_api_.ms.size() << " | " << Fmt(npd_xid_api_.P(0.5)) << " | " << Fmt(npd_xid_api_.P(0.99))
+       << " | " << Fmt(npd_xid_api_.Max()) << " |\n";
+    md << "| " << npd
+       << ": critical XID written to the FIFO → CheckHealth GPUUnhealthy True naming the GPU | "
+       << npd_xid_fifo_.ms.size() << " | " << Fmt(npd_xid_fifo_.P(0.5)) << " | " << Fmt(npd_xid_fifo_.P(0.99))
+       << " | " << Fmt(npd_xid_fifo_.Max()) << " |\n";
+    if (!npd_recover_.ms.empty()) {
+      md << "| " << npd << ": operator clear (API) → CheckHealth GPUUnhealthy False | "
+         << npd_recover_.ms.size() << " | " << Fmt(npd_recover_.P(0.5)) << " | " << Fmt(npd_recover_.P(0.99))
+         << " | " << Fmt(npd_recover_.Max()) << " |\n";
+    }
+    if (npd_rss_kb_.has_value()) {
+      md << "| " << npd << " serve: VmRSS after the samples | 1 | " << Mib(*npd_rss_kb_) << " | | |\n";
+    }
+    if (npd_exit_ms_.has_value()) {
+      md << "| " << npd << " serve: SIGTERM → exit (code " << *npd_exit_code_ << ") | 1 | "
+         << Fmt(*npd_exit_ms_) << " | | |\n";
+    }
+  }
   if (!restart_back_.ms.empty()) {
     md << "| server SIGKILL + restart (in-memory) → new server answers | " << restart_ready_.ms.size()
        << " | " << Fmt(restart_ready_.P(0.5)) << " | " << Fmt(restart_ready_.P(0.99)) << " | "
@@ -970,7 +1432,7 @@ int Bench::Run() {
   if (!Setup()) return 1;
   if (!StartServer()) return 1;
   bool ok = MeasureRegistration() && MeasureXids() && (!f_.device_plugin || MeasureDevicePlugin()) &&
-            MeasureRestarts();
+            (!f_.npd || MeasureNpd()) && MeasureRestarts();
   if (provider_ != nullptr) MeasureShutdown();
   ok = ok && shutdown_ms_.has_value() && shutdown_code_ == 0;
   Report();
@@ -1010,6 +1472,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--plugin-bin", f.plugin_bin, "gpu-device-plugin binary");
   app.add_option("--plugin-v", f.plugin_v, "device plugin log verbosity (-v)");
+  app.add_flag("--npd", f.npd,
+               "also measure npd-gpu-monitor: CheckHealth latency, check-mode runs (wall, RSS), XID -> "
+               "CheckHealth GPUUnhealthy True");
+  app.add_option("--npd-checks", f.npd_checks, "check-mode runs for --npd")->check(CLI::Range(0, 100000));
+  app.add_option("--npd-bin", f.npd_bin, "npd-gpu-monitor binary");
+  app.add_option("--npd-v", f.npd_v, "npd-gpu-monitor serve log verbosity (-v)");
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   Bench bench(f);
