@@ -5,8 +5,9 @@
 # property DEVICEAPI_STATIC_GRPC to ON gets, through every library it links, the static *unsecure*
 # gRPC (no TLS: no libssl/libcrypto) and the static protobuf instead, so the process holds one copy
 # of each and no libgrpc*.so / libprotobuf.so (a mix of a static and a shared gRPC or protobuf in one
-# process is two descriptor pools, two gRPC cores: never). Abseil stays shared for everyone (one copy:
-# Debian's static gRPC archives refer to it as our own code does).
+# process is two descriptor pools, two gRPC cores: never). Abseil stays shared (one copy: Debian's
+# static gRPC archives refer to it as our own code does), except in a binary that also calls
+# deviceapi_static_absl() below, which gets the whole of Abseil static instead.
 #
 # Used for gpu-device-plugin (DEVICEAPI_STATIC_GRPC_PLUGIN): it runs on every GPU node and only
 # speaks insecure gRPC over Unix sockets, so the pages of libgrpc.so, libprotobuf.so, libcrypto.so and
@@ -59,3 +60,26 @@ add_library(deviceapi::grpc ALIAS deviceapi_grpc)
 target_link_libraries(deviceapi_grpc INTERFACE
   $<IF:$<BOOL:$<TARGET_PROPERTY:DEVICEAPI_STATIC_GRPC>>,deviceapi_grpc_static,gRPC::grpc++>
   $<IF:$<BOOL:$<TARGET_PROPERTY:DEVICEAPI_STATIC_GRPC>>,,protobuf::libprotobuf>)
+
+# deviceapi_static_absl(<binary>): for a binary that has DEVICEAPI_STATIC_GRPC, Abseil static too
+# (Debian ships libabsl_*.a beside the .so), through a linker launcher (cmake/link-static-absl.sh)
+# that swaps each shared Abseil on the link line for its archive: one copy of Abseil in the process,
+# none of the ~40 libabsl_*.so to map and relocate at every start. No other shared library these
+# binaries load depends on Abseil (civetweb, prometheus-cpp, spdlog, fmt), which is what makes a
+# static Abseil safe; the POST_BUILD check fails the build if a libabsl*.so is still NEEDED. Also
+# --gc-sections and -O1, and packed relative relocations (DT_RELR) where the linker has them:
+# smaller .rela.dyn, fewer pages touched at start.
+include(CheckLinkerFlag)
+check_linker_flag(CXX "-Wl,-z,pack-relative-relocs" DEVICEAPI_LINKER_HAS_RELR)
+function(deviceapi_static_absl tgt)
+  get_target_property(static ${tgt} DEVICEAPI_STATIC_GRPC)
+  if(NOT static)
+    return()
+  endif()
+  set_target_properties(${tgt} PROPERTIES
+    CXX_LINKER_LAUNCHER ${PROJECT_SOURCE_DIR}/cmake/link-static-absl.sh)
+  target_link_options(${tgt} PRIVATE -Wl,--gc-sections -Wl,-O1
+    $<$<BOOL:${DEVICEAPI_LINKER_HAS_RELR}>:-Wl,-z,pack-relative-relocs>)
+  add_custom_command(TARGET ${tgt} POST_BUILD VERBATIM
+    COMMAND sh -c "if readelf -d \"$1\" | grep -q 'NEEDED.*libabsl'; then echo \"$1: a shared Abseil is still NEEDED\" >&2; exit 1; fi" sh $<TARGET_FILE:${tgt}>)
+endfunction()
