@@ -19,7 +19,7 @@ CLANG_TIDY ?= run-clang-tidy-14
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h')
 TIDY_SOURCES = $(shell git ls-files 'src/*.cc' 'cmd/*.cc')
 
-.PHONY: all deps configure build run test clean format lint thread-safety tidy asan bench
+.PHONY: all deps configure build run test clean format lint thread-safety tidy asan bench images
 
 all: build
 
@@ -76,3 +76,33 @@ clean:
 # The benchmark suite (docs/performance.md): server vs etcd vs the bare-gRPC floor, < 10 minutes.
 bench: configure
 	BUILD_DIR=$(BUILD_DIR) BUILD_TYPE=$(BUILD_TYPE) ./scripts/bench.sh $(BENCH_ARGS)
+
+# One image per binary from deployments/container/Dockerfile (--target <binary>), tagged
+# $(IMAGE_REGISTRY)/<binary>:$(IMAGE_TAG), with docker or podman (CONTAINER_ENGINE=... to choose).
+# Without a usable engine it says so and succeeds: no image is built. deployments/container/README.md.
+IMAGES ?= device-api-server nvml-provider gpu-device-plugin npd-gpu-monitor devicectl
+IMAGE_REGISTRY ?= deviceapi
+GIT_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+IMAGE_TAG ?= $(GIT_COMMIT)
+CONTAINER_ENGINE ?=
+IMAGE_BUILD_FLAGS ?=
+
+images:
+	@engine="$(CONTAINER_ENGINE)"; \
+	if [ -z "$$engine" ]; then \
+	  for e in docker podman; do \
+	    if ! command -v $$e >/dev/null 2>&1; then continue; fi; \
+	    if $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+	    echo "make images: $$e is installed but not usable ('$$e info' fails: no daemon or service?)"; \
+	  done; \
+	fi; \
+	if [ -z "$$engine" ]; then \
+	  echo "make images: no container engine found (docker or podman); no images built"; \
+	  exit 0; \
+	fi; \
+	for b in $(IMAGES); do \
+	  echo "make images: $$engine build --target $$b -t $(IMAGE_REGISTRY)/$$b:$(IMAGE_TAG)"; \
+	  $$engine build -f deployments/container/Dockerfile --target $$b \
+	    --build-arg GIT_COMMIT=$(GIT_COMMIT) $(IMAGE_BUILD_FLAGS) \
+	    -t $(IMAGE_REGISTRY)/$$b:$(IMAGE_TAG) . || exit 1; \
+	done

@@ -1,7 +1,10 @@
 # Build metadata for --version and device_api_server_info.
-execute_process(COMMAND git rev-parse --short=12 HEAD
-  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} OUTPUT_VARIABLE DEVICEAPI_GIT_COMMIT
-  OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+# -DDEVICEAPI_GIT_COMMIT=<sha> wins (a container build has no .git: deployments/container/Dockerfile).
+if(NOT DEVICEAPI_GIT_COMMIT)
+  execute_process(COMMAND git rev-parse --short=12 HEAD
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} OUTPUT_VARIABLE DEVICEAPI_GIT_COMMIT
+    OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+endif()
 if(NOT DEVICEAPI_GIT_COMMIT)
   set(DEVICEAPI_GIT_COMMIT "unknown")
 endif()
