@@ -48,7 +48,7 @@ test: build
 	ctest --test-dir $(BUILD_DIR) -j$(JOBS) --output-on-failure $(CTEST_FLAGS)
 
 asan:
-	$(MAKE) test BUILD_DIR=build-asan CMAKE_FLAGS="-DDEVICEAPI_SANITIZE=address,undefined"
+	$(MAKE) test BUILD_DIR=build-asan CMAKE_FLAGS="-DDEVICEAPI_SANITIZE=address,undefined -DDEVICEAPI_BENCH=OFF"
 
 # Rewrites every C++ file in the style of .clang-format.
 format:
