@@ -6,6 +6,7 @@
 
 #include "common/command_line.h"
 #include "common/duration.h"
+#include "common/flag_errors.h"
 #include "common/host_port.h"
 #include "common/strings.h"
 #include "common/version.h"
@@ -97,35 +98,24 @@ absl::StatusOr<ParseResult> ParsePluginOptions(int argc, const char* const* argv
     return result;
   }
 
-  std::vector<std::string> errors;
-  auto duration = [&](const char* flag, const std::string& text, absl::Duration& target, absl::Duration min) {
-    absl::StatusOr<absl::Duration> d = common::ParseGoDuration(text);
-    if (!d.ok()) {
-      errors.push_back(Cat("--", flag, ": ", common::ToStd(d.status().message())));
-    } else if (*d < min) {
-      errors.push_back(Cat("--", flag, " must be at least ", common::FormatGoDuration(min), ", got ", text));
-    } else {
-      target = *d;
-    }
-  };
-  duration("api-unavailable-grace", grace, o.api_unavailable_grace, absl::ZeroDuration());
-  duration("api-timeout", api_timeout, o.api_timeout, absl::Milliseconds(100));
-  duration("kubelet-timeout", kubelet_timeout, o.kubelet_timeout, absl::Seconds(1));
+  common::FlagErrors errors;
+  errors.Duration("api-unavailable-grace", grace, o.api_unavailable_grace, absl::ZeroDuration());
+  errors.Duration("api-timeout", api_timeout, o.api_timeout, absl::Milliseconds(100));
+  errors.Duration("kubelet-timeout", kubelet_timeout, o.kubelet_timeout, absl::Seconds(1));
 
   if (kubelet->count() > 0 && o.kubelet_socket.empty()) o.register_with_kubelet = false;
   if (mig_strategy != "none") {
-    errors.push_back(Cat("--mig-strategy: MIG is not supported, only \"none\", got \"", mig_strategy, "\""));
+    errors.Add(Cat("--mig-strategy: MIG is not supported, only \"none\", got \"", mig_strategy, "\""));
   }
   if (o.device_plugin_path.empty() || o.device_plugin_path.front() != '/') {
-    errors.push_back(
-        Cat("--device-plugin-path must be an absolute directory, got \"", o.device_plugin_path, "\""));
+    errors.Add(Cat("--device-plugin-path must be an absolute directory, got \"", o.device_plugin_path, "\""));
   }
   if (unknown == "healthy") {
     o.unknown_health = UnknownHealth::kHealthy;
   } else if (unknown == "unhealthy") {
     o.unknown_health = UnknownHealth::kUnhealthy;
   } else {
-    errors.push_back(Cat("--unknown-health must be \"healthy\" or \"unhealthy\", got \"", unknown, "\""));
+    errors.Add(Cat("--unknown-health must be \"healthy\" or \"unhealthy\", got \"", unknown, "\""));
   }
   if (metrics_address == "0") {
     o.metrics = false;
@@ -133,10 +123,10 @@ absl::StatusOr<ParseResult> ParsePluginOptions(int argc, const char* const* argv
     o.metrics_host = hp->first;
     o.metrics_port = hp->second;
   } else {
-    errors.push_back(Cat("--metrics-bind-address: ", common::ToStd(hp.status().message())));
+    errors.Add(Cat("--metrics-bind-address: ", common::ToStd(hp.status().message())));
   }
 
-  auto collect = [&](const absl::Status& s) { errors.emplace_back(common::ToStd(s.message())); };
+  auto collect = [&](const absl::Status& s) { errors.Add(std::string(common::ToStd(s.message()))); };
   if (!list_strategy.empty()) {
     if (auto v = ParseDeviceListStrategies(list_strategy, "--device-list-strategy"); v.ok()) {
       o.overrides.device_list_strategies = *v;
@@ -164,7 +154,7 @@ absl::StatusOr<ParseResult> ParsePluginOptions(int argc, const char* const* argv
     } else if (pass_specs == "false" || pass_specs == "0") {
       o.overrides.pass_device_specs = false;
     } else {
-      errors.push_back(Cat("--pass-device-specs must be true or false, got \"", pass_specs, "\""));
+      errors.Add(Cat("--pass-device-specs must be true or false, got \"", pass_specs, "\""));
     }
   }
   if (!cdi_prefix.empty()) o.overrides.cdi_annotation_prefix = cdi_prefix;
@@ -172,17 +162,10 @@ absl::StatusOr<ParseResult> ParsePluginOptions(int argc, const char* const* argv
 
   if (o.server_address.empty()) o.server_address = Config::FromEnvironment().target;
   if (auto t = NormalizeTarget(o.server_address); !t.ok()) {
-    errors.push_back(Cat("--server-address: ", common::ToStd(t.status().message())));
+    errors.Add(Cat("--server-address: ", common::ToStd(t.status().message())));
   }
-  if (o.verbosity < 0) errors.push_back("-v must be >= 0");
-  if (o.log_format != "text" && o.log_format != "json") {
-    errors.push_back(Cat("--log-format must be \"text\" or \"json\", got \"", o.log_format, "\""));
-  }
-  if (!errors.empty()) {
-    std::string msg;
-    for (const std::string& e : errors) msg += Cat(msg.empty() ? "" : "; ", e);
-    return absl::InvalidArgumentError(common::ToAbsl(msg));
-  }
+  errors.Logging(o.verbosity, o.log_format);
+  if (absl::Status s = errors.ToStatus(); !s.ok()) return s;
   return result;
 }
 

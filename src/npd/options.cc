@@ -6,6 +6,7 @@
 
 #include "common/command_line.h"
 #include "common/duration.h"
+#include "common/flag_errors.h"
 #include "common/host_port.h"
 #include "common/strings.h"
 #include "common/version.h"
@@ -78,23 +79,13 @@ absl::StatusOr<ParseResult> ParseMonitorOptions(int argc, const char* const* arg
   }
   o.mode = check->parsed() ? MonitorOptions::Mode::kCheck : MonitorOptions::Mode::kServe;
 
-  std::vector<std::string> errors;
-  auto duration = [&](const char* flag, const std::string& text, absl::Duration& target, absl::Duration min) {
-    absl::StatusOr<absl::Duration> d = common::ParseGoDuration(text);
-    if (!d.ok()) {
-      errors.push_back(Cat("--", flag, ": ", common::ToStd(d.status().message())));
-    } else if (*d < min) {
-      errors.push_back(Cat("--", flag, " must be at least ", common::FormatGoDuration(min), ", got ", text));
-    } else {
-      target = *d;
-    }
-  };
+  common::FlagErrors errors;
   if (o.mode == MonitorOptions::Mode::kServe) {
-    duration("api-unavailable-grace", grace, o.api_unavailable_grace, absl::ZeroDuration());
+    errors.Duration("api-unavailable-grace", grace, o.api_unavailable_grace, absl::ZeroDuration());
     if (o.socket.empty() || o.socket.front() != '/') {
-      errors.push_back(Cat("--socket must be an absolute path, got \"", o.socket, "\""));
+      errors.Add(Cat("--socket must be an absolute path, got \"", o.socket, "\""));
     } else if (o.socket.size() > 107) {
-      errors.push_back(Cat("--socket ", o.socket, " is longer than a Unix socket path may be (107 bytes)"));
+      errors.Add(Cat("--socket ", o.socket, " is longer than a Unix socket path may be (107 bytes)"));
     }
     unsigned long m = 0;
     const std::string digits = mode.starts_with("0o") ? mode.substr(2) : mode;
@@ -105,7 +96,7 @@ absl::StatusOr<ParseResult> ParseMonitorOptions(int argc, const char* const* arg
       used = 0;
     }
     if (digits.empty() || used != digits.size() || m > 0777) {
-      errors.push_back(Cat("--socket-mode must be an octal file mode such as 0660, got \"", mode, "\""));
+      errors.Add(Cat("--socket-mode must be an octal file mode such as 0660, got \"", mode, "\""));
     } else {
       o.socket_mode = static_cast<uint32_t>(m);
     }
@@ -115,34 +106,25 @@ absl::StatusOr<ParseResult> ParseMonitorOptions(int argc, const char* const* arg
       o.metrics_host = hp->first;
       o.metrics_port = hp->second;
     } else {
-      errors.push_back(Cat("--metrics-bind-address: ", common::ToStd(hp.status().message())));
+      errors.Add(Cat("--metrics-bind-address: ", common::ToStd(hp.status().message())));
     }
   } else {
-    duration("timeout", timeout, o.timeout, absl::Milliseconds(1));
+    errors.Duration("timeout", timeout, o.timeout, absl::Milliseconds(1));
     if (o.condition != kGpuUnhealthy && o.condition != kGpuHealthUnknown &&
         o.condition != kGpuCountMismatch && o.condition != kGpuXid) {
-      errors.push_back(
-          Cat("--condition must be GPUUnhealthy, GPUHealthUnknown, GPUCountMismatch or GPUXID, got \"",
-              o.condition, "\""));
+      errors.Add(Cat("--condition must be GPUUnhealthy, GPUHealthUnknown, GPUCountMismatch or GPUXID, got \"",
+                     o.condition, "\""));
     }
-    if (o.max_output < 16 || o.max_output > 4096) errors.push_back("--max-output must be 16..4096");
-    if (o.condition == kGpuXid && o.state_file.empty())
-      errors.push_back("--state-file is required for GPUXID");
+    if (o.max_output < 16 || o.max_output > 4096) errors.Add("--max-output must be 16..4096");
+    if (o.condition == kGpuXid && o.state_file.empty()) errors.Add("--state-file is required for GPUXID");
   }
-  if (o.expected_gpus < 0) errors.push_back("--expected-gpus must be >= 0");
+  if (o.expected_gpus < 0) errors.Add("--expected-gpus must be >= 0");
   if (o.server_address.empty()) o.server_address = Config::FromEnvironment().target;
   if (auto t = NormalizeTarget(o.server_address); !t.ok()) {
-    errors.push_back(Cat("--server-address: ", common::ToStd(t.status().message())));
+    errors.Add(Cat("--server-address: ", common::ToStd(t.status().message())));
   }
-  if (o.verbosity < 0) errors.push_back("-v must be >= 0");
-  if (o.log_format != "text" && o.log_format != "json") {
-    errors.push_back(Cat("--log-format must be \"text\" or \"json\", got \"", o.log_format, "\""));
-  }
-  if (!errors.empty()) {
-    std::string msg;
-    for (const std::string& e : errors) msg += Cat(msg.empty() ? "" : "; ", e);
-    return absl::InvalidArgumentError(common::ToAbsl(msg));
-  }
+  errors.Logging(o.verbosity, o.log_format);
+  if (absl::Status s = errors.ToStatus(); !s.ok()) return s;
   return result;
 }
 

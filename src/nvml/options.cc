@@ -8,6 +8,7 @@
 
 #include "apimachinery/name_rules.h"
 #include "common/duration.h"
+#include "common/flag_errors.h"
 #include "common/strings.h"
 #include "common/version.h"
 #include "deviceapi/config.h"
@@ -19,10 +20,10 @@ using common::Cat;
 namespace {
 
 std::set<uint64_t> ParseStrictList(const std::string& flag, const std::string& text,
-                                   std::vector<std::string>& errors) {
+                                   common::FlagErrors& errors) {
   XidList l = ParseXidList(text);
   if (l.all)
-    errors.push_back(
+    errors.Add(
         Cat("--", flag, ": \"all\" is only accepted by --disable-healthchecks and --enable-healthchecks"));
   return l.xids;
 }
@@ -93,34 +94,24 @@ absl::StatusOr<ParseResult> ParseProviderOptions(int argc, const char* const* ar
     return result;
   }
 
-  std::vector<std::string> errors;
-  auto duration = [&](const char* flag, const std::string& text, absl::Duration& target, absl::Duration min) {
-    absl::StatusOr<absl::Duration> d = common::ParseGoDuration(text);
-    if (!d.ok()) {
-      errors.push_back(Cat("--", flag, ": ", common::ToStd(d.status().message())));
-    } else if (*d < min) {
-      errors.push_back(Cat("--", flag, " must be at least ", common::FormatGoDuration(min), ", got ", text));
-    } else {
-      target = *d;
-    }
-  };
-  duration("reconcile-interval", reconcile, o.reconcile_interval, absl::Milliseconds(100));
-  duration("heartbeat-interval", heartbeat, o.heartbeat_interval, absl::Milliseconds(100));
-  duration("event-wait-timeout", wait, o.event_wait_timeout, absl::Milliseconds(10));
-  duration("api-timeout", api_timeout, o.api_timeout, absl::Milliseconds(100));
-  if (o.event_wait_timeout > absl::Seconds(1)) errors.push_back("--event-wait-timeout must be at most 1s");
+  common::FlagErrors errors;
+  errors.Duration("reconcile-interval", reconcile, o.reconcile_interval, absl::Milliseconds(100));
+  errors.Duration("heartbeat-interval", heartbeat, o.heartbeat_interval, absl::Milliseconds(100));
+  errors.Duration("event-wait-timeout", wait, o.event_wait_timeout, absl::Milliseconds(10));
+  errors.Duration("api-timeout", api_timeout, o.api_timeout, absl::Milliseconds(100));
+  if (o.event_wait_timeout > absl::Seconds(1)) errors.Add("--event-wait-timeout must be at most 1s");
 
   if (nvml_missing == "exit") {
     o.nvml_missing = NvmlMissingMode::kExit;
   } else if (nvml_missing == "unknown") {
     o.nvml_missing = NvmlMissingMode::kUnknown;
   } else {
-    errors.push_back(Cat("--nvml-missing must be \"exit\" or \"unknown\", got \"", nvml_missing, "\""));
+    errors.Add(Cat("--nvml-missing must be \"exit\" or \"unknown\", got \"", nvml_missing, "\""));
   }
   if (auto mode = ParseXidPolicyMode(xid_policy); mode.ok()) {
     o.xid_policy = *mode;
   } else {
-    errors.push_back(Cat("--xid-policy: ", common::ToStd(mode.status().message())));
+    errors.Add(Cat("--xid-policy: ", common::ToStd(mode.status().message())));
   }
   o.xid_overrides.ignored = ParseStrictList("ignored-xids", ignored, errors);
   o.xid_overrides.warning = ParseStrictList("warning-xids", warning, errors);
@@ -130,21 +121,14 @@ absl::StatusOr<ParseResult> ParseProviderOptions(int argc, const char* const* ar
 
   if (o.server_address.empty()) o.server_address = Config::FromEnvironment().target;
   if (auto t = NormalizeTarget(o.server_address); !t.ok()) {
-    errors.push_back(Cat("--server-address: ", common::ToStd(t.status().message())));
+    errors.Add(Cat("--server-address: ", common::ToStd(t.status().message())));
   }
   if (o.provider_id.empty() || !apimachinery::IsValidLabelValue(o.provider_id).empty()) {
-    errors.push_back(Cat("--provider-id must be a non-empty label value, got \"", o.provider_id, "\""));
+    errors.Add(Cat("--provider-id must be a non-empty label value, got \"", o.provider_id, "\""));
   }
-  if (o.health_port < 0 || o.health_port > 65535) errors.push_back("--health-port must be 0..65535");
-  if (o.verbosity < 0) errors.push_back("-v must be >= 0");
-  if (o.log_format != "text" && o.log_format != "json") {
-    errors.push_back(Cat("--log-format must be \"text\" or \"json\", got \"", o.log_format, "\""));
-  }
-  if (!errors.empty()) {
-    std::string msg;
-    for (const std::string& e : errors) msg += Cat(msg.empty() ? "" : "; ", e);
-    return absl::InvalidArgumentError(common::ToAbsl(msg));
-  }
+  if (o.health_port < 0 || o.health_port > 65535) errors.Add("--health-port must be 0..65535");
+  errors.Logging(o.verbosity, o.log_format);
+  if (absl::Status s = errors.ToStatus(); !s.ok()) return s;
   return result;
 }
 
