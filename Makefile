@@ -45,6 +45,7 @@ run: configure
 
 test: build
 	@./scripts/install-grpcurl.sh || echo "grpcurl not installed: its tests will be skipped"
+	@./scripts/install-deploy-tools.sh || echo "deployment tools not all installed: their checks will be skipped"
 	ctest --test-dir $(BUILD_DIR) -j$(JOBS) --output-on-failure $(CTEST_FLAGS)
 
 asan:
