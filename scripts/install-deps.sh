@@ -8,7 +8,7 @@ PKGS=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcivetweb-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  etcd-server etcd-client prometheus curl
+  etcd-server etcd-client prometheus curl shellcheck
   clang-14 clang-format-14 clang-tidy-14
 )
 
