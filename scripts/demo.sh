@@ -17,7 +17,8 @@
 #   DEMO_UNATTENDED=1   never pause; exit 0 only if every step was seen, else 1 naming the step
 #   DEMO_STEP_TIMEOUT   seconds each step may take (default 30)
 #   DEMO_GPUS, DEMO_XID fake GPUs (default 4), the XID injected (default 79; must be critical)
-#   DEMO_KEEP=1         keep the temp dir (logs) also after a successful run
+#   DEMO_KEEP=1         keep the temp dir (logs) also after a successful or interrupted run
+#                       (a failed run always keeps it and prints the logs)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -76,7 +77,10 @@ cleanup() {
     done
     kill -KILL "$pid" 2>/dev/null || true
   done
-  if [[ -n $FAILED || $rc -ne 0 ]]; then
+  if [[ -z $FAILED && ($rc -eq 130 || $rc -eq 143) ]]; then
+    echo "demo interrupted"
+    if [[ ${DEMO_KEEP:-0} == 1 ]]; then echo "logs kept in $TMP"; else rm -rf "$TMP"; fi
+  elif [[ -n $FAILED || $rc -ne 0 ]]; then
     local log
     for log in "$TMP"/*.log "$TMP"/*.out; do
       [[ -f $log ]] || continue
