@@ -3,6 +3,9 @@
 #                foreground on unix://$(PWD)/run/device-api.sock with its state in the embedded
 #                SQLite database run/state.db (DATASTORE=memory:// for a throwaway server)
 #   make test  - install dependencies if missing, build, and run every test with ctest
+#   make demo  - build what it needs and run scripts/demo.sh (docs/demo.md): an XID injected on a fake
+#                GPU travels through devicectl, the device plugin and the NPD monitor, and recovers;
+#                DEMO_UNATTENDED=1 runs it without pauses and exits 0 only if every step was seen
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
@@ -19,7 +22,7 @@ CLANG_TIDY ?= run-clang-tidy-14
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h')
 TIDY_SOURCES = $(shell git ls-files 'src/*.cc' 'cmd/*.cc')
 
-.PHONY: all deps configure build run test clean format lint thread-safety tidy asan bench images
+.PHONY: all deps configure build run test demo clean format lint thread-safety tidy asan bench images
 
 all: build
 
@@ -42,6 +45,13 @@ run: configure
 	  --health-probe-bind-address 127.0.0.1:50051 \
 	  --metrics-bind-address 127.0.0.1:9090 \
 	  --datastore-endpoint $(DATASTORE) $(RUN_ARGS)
+
+DEMO_TARGETS = device-api-server nvml-provider gpu-device-plugin npd-gpu-monitor devicectl fake_nvml \
+  devapi-fake-kubelet devapi-fake-npd
+
+demo: configure
+	ninja -C $(BUILD_DIR) -j$(JOBS) $(DEMO_TARGETS)
+	BUILD_DIR=$(BUILD_DIR) ./scripts/demo.sh
 
 test: build
 	@./scripts/install-grpcurl.sh || echo "grpcurl not installed: its tests will be skipped"
