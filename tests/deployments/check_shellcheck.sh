@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck over every shell script of the tree (ctest deployments_shellcheck): the tracked *.sh
+# Runs shellcheck over every shell script of the tree (ctest deployments_shellcheck): the tracked *.sh
 # files and the extensionless scripts with a bash/sh shebang under .ci/ and scripts/.
 # Usage: check_shellcheck.sh SOURCE_DIR. Exit 0 clean, 1 findings, 77 no shellcheck (skipped).
 set -euo pipefail
