@@ -81,7 +81,7 @@ directory under /var/run/, /run/ or /tmp/, without "." or ".." segments:
 {{- define "device-api-server.socketDir" -}}
 {{- $p := toString .path }}
 {{- if or (not (regexMatch "^/(var/run|run|tmp)/[^/]+(/[^/]+)*/[^/]+$" $p)) (regexMatch "(^|/)\\.\\.?(/|$)" $p) }}
-{{- fail (printf "%s must be an absolute path in a directory under /var/run/, /run/ or /tmp/ (e.g. /var/run/nvidia-device-api/device-api.sock), got %q" .key $p) }}
+{{- fail (printf "%s must be an absolute path inside a directory of its own under /var/run/, /run/ or /tmp/ (that directory is a hostPath), e.g. /var/run/nvidia-device-api/device-api.sock; got %q" .key $p) }}
 {{- end }}
 {{- dir $p }}
 {{- end }}
