@@ -178,6 +178,10 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
     if (ds.spec.template.metadata.labels[k] !== v) problem(`DaemonSet: selector ${k}=${v} not on the pod template`);
   }
 
+  const us = ds.spec.updateStrategy || {};
+  if (us.type !== V.updateStrategy.type) problem(`updateStrategy.type ${us.type}, want ${V.updateStrategy.type}`);
+  if (us.rollingUpdate && us.type !== 'RollingUpdate') problem(`updateStrategy.rollingUpdate with type ${us.type} (the API server rejects it)`);
+
   // Pod-level facts.
   const grace = V.server.shutdownDelay + V.server.shutdownGracePeriod + 5;
   if (pod.terminationGracePeriodSeconds !== grace) {
@@ -347,6 +351,8 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
     if (!m || m.mountPath !== '/run/nvidia/driver' || m.readOnly !== true) problem('nvml-provider: driver root not mounted read-only at /run/nvidia/driver');
     if (hostPathOf('driver-root') !== V.nvmlProvider.driverRoot) problem(`driver-root hostPath ${hostPathOf('driver-root')}, want ${V.nvmlProvider.driverRoot}`);
     if (!!(nvml.securityContext || {}).privileged !== !!V.nvmlProvider.privileged) problem(`nvml-provider: privileged is not ${V.nvmlProvider.privileged}`);
+    const nsc = nvml.securityContext || {};
+    if (nsc.privileged && nsc.allowPrivilegeEscalation === false) problem('nvml-provider: privileged with allowPrivilegeEscalation=false (the API server rejects it)');
   }
   const plugin = ctr('gpu-device-plugin');
   if (plugin) {
