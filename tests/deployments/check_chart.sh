@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# deployments/helm/device-api-server, offline: helm lint --strict and helm template with the default
+# values and the variants in tests/deployments/chart-values/, facts about every render and the
+# Kubernetes schemas of every object (chart_assert.js), values.schema.json rejecting a misspelt key
+# and a wrong type, the renders that must fail with their message, and the README's parameter table
+# against values.yaml.
+# Usage: check_chart.sh SOURCE_DIR
+set -euo pipefail
+
+ROOT=$(cd "${1:?usage: check_chart.sh SOURCE_DIR}" && pwd)
+# shellcheck source=tests/deployments/lib.sh
+. "$ROOT/tests/deployments/lib.sh"
+need_tools helm node npm-validators
+
+CHART=$ROOT/deployments/helm/device-api-server
+CASES=$ROOT/tests/deployments/chart-values
+ASSERT=$ROOT/tests/deployments/chart_assert.js
+RELEASE=dapi
+NAMESPACE=gpu-system
+# helm template's built-in Kubernetes version is below the chart's kubeVersion (>=1.25).
+KUBE=(--kube-version 1.30.0)
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# Runs chart_assert.js; its output lines are failures, prefixed with $1.
+assert_js() {
+  local label=$1 out rc=0
+  shift
+  out=$(node "$ASSERT" "$@" 2>&1) || rc=$?
+  if [ "$rc" -eq 1 ]; then
+    while IFS= read -r line; do fail "$label: $line"; done <<<"$out"
+  elif [ "$rc" -ne 0 ]; then
+    fail "$label: chart_assert.js exited $rc: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+  fi
+}
+
+# Lint and render: the defaults and each variant.
+cases=(default)
+for f in "$CASES"/*.yaml; do cases+=("$(basename "$f" .yaml)"); done
+for c in "${cases[@]}"; do
+  vals=()
+  [ "$c" = default ] || vals=(-f "$CASES/$c.yaml")
+  if ! out=$("$HELM" lint --strict "${KUBE[@]}" --namespace "$NAMESPACE" "$CHART" "${vals[@]}" 2>&1); then
+    fail "$c: helm lint --strict: $(grep -E 'ERROR|WARNING|Error' <<<"$out" | head -n 3 | tr '\n' ' ')"
+  fi
+  if ! "$HELM" template "$RELEASE" "$CHART" "${KUBE[@]}" --namespace "$NAMESPACE" "${vals[@]}" \
+      >"$WORK/$c.yaml" 2>"$WORK/$c.err"; then
+    fail "$c: helm template: $(head -n 3 "$WORK/$c.err" | tr '\n' ' ')"
+    continue
+  fi
+  assert_js "$c" render "$CHART" "$RELEASE" "$NAMESPACE" "$WORK/$c.yaml" "${vals[@]:1}"
+done
+
+# Renders that must fail, each with its message: name=values-yaml=expected-substring.
+must_fail() {
+  local name=$1 values=$2 want=$3 out
+  printf '%s\n' "$values" >"$WORK/bad-$name.yaml"
+  if out=$("$HELM" template "$RELEASE" "$CHART" "${KUBE[@]}" -f "$WORK/bad-$name.yaml" 2>&1); then
+    fail "$name: helm template succeeded, want a failure with \"$want\""
+  elif ! grep -qF -- "$want" <<<"$out"; then
+    fail "$name: helm template failed without \"$want\": $(head -n 3 <<<"$out" | tr '\n' ' ')"
+  fi
+}
+# values.schema.json: a misspelt key and a wrong type, each named.
+must_fail schema-typo $'server:\n  metricPort: 9091' "additional properties 'metricPort' not allowed"
+must_fail schema-type $'server:\n  shutdownDelay: "5s"' "/server/shutdownDelay"
+must_fail schema-enum $'logging:\n  format: xml' "/logging/format"
+must_fail schema-top-typo $'nodeSelecter: {}' "additional properties 'nodeSelecter' not allowed"
+# The templates' own checks.
+must_fail socket-relative $'server:\n  unixSocket: device-api.sock' \
+  'server.unixSocket must be an absolute path inside a directory of its own under /var/run/, /run/ or /tmp/'
+must_fail socket-outside $'server:\n  unixSocket: /etc/device-api/api.sock' 'server.unixSocket must be an absolute path'
+must_fail socket-no-dir $'server:\n  unixSocket: /var/run/api.sock' 'server.unixSocket must be an absolute path'
+must_fail etcd-no-endpoints $'datastore:\n  type: etcd' 'datastore.type=etcd needs datastore.etcd.endpoints'
+must_fail monitor-socket $'gpuMonitor:\n  enabled: true\n  socket: npd.sock' 'gpuMonitor.socket must be an absolute path'
+must_fail port-clash $'devicePlugin:\n  enabled: true\n  metricsPort: 9090' 'port 9090 is used twice'
+must_fail plugin-config $'devicePlugin:\n  enabled: true\n  config: "flags: {}"' 'devicePlugin.config must be an NVIDIA device plugin config with version: v1'
+must_fail servicemonitor-no-metrics $'metrics:\n  enabled: false\n  serviceMonitor:\n    enabled: true' \
+  'metrics.serviceMonitor.enabled needs metrics.enabled'
+
+# The README's parameter table against values.yaml.
+assert_js README readme "$CHART"
+
+finish
