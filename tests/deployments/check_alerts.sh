@@ -109,7 +109,7 @@ start monitor "$monitor" serve --server-address "unix://$sock" --socket "$tmp/np
   --metrics-bind-address 127.0.0.1:0
 
 # --- (1) the PrometheusRule ---------------------------------------------------------------------
-render() { "$HELM" template "$release" "$chart" --namespace "$namespace" "$@"; }
+render() { "$HELM" template "$release" "$chart" --kube-version "$HELM_KUBE_VERSION" --namespace "$namespace" "$@"; }
 render --set metrics.prometheusRule.enabled=true --show-only templates/prometheusrule.yaml >"$tmp/rule.yaml"
 render --set metrics.prometheusRule.enabled=true --show-only templates/prometheusrule.yaml \
   --set-json 'metrics.prometheusRule.additionalRules=[{"alert":"ExtraAlert","expr":"vector(1)"}]' >"$tmp/rule-extra.yaml"

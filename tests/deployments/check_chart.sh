@@ -18,7 +18,7 @@ ASSERT=$ROOT/tests/deployments/chart_assert.js
 RELEASE=dapi
 NAMESPACE=gpu-system
 # helm template's built-in Kubernetes version is below the chart's kubeVersion (>=1.25).
-KUBE=(--kube-version 1.30.0)
+KUBE=(--kube-version "$HELM_KUBE_VERSION")
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

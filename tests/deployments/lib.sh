@@ -2,6 +2,7 @@
 # Shared by the deployment checks in tests/deployments (sourced, not run).
 #   ROOT             the source tree (set by the sourcing script before sourcing, or derived here)
 #   HELM, KUSTOMIZE  the pinned tools from scripts/install-deploy-tools.sh (tools/bin/)
+#   HELM_KUBE_VERSION  --kube-version for helm lint/template
 #   NODE_PATH        tools/npm/node_modules: kubernetes-models, @kubernetes-models/prometheus-operator,
 #                    ajv, yaml (CommonJS `require` honours NODE_PATH)
 #   need_tools T...  exit 77 (ctest: skipped) naming what is missing; exit 1 instead when
@@ -11,6 +12,9 @@ ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 HELM=${HELM:-$ROOT/tools/bin/helm}
 KUSTOMIZE=${KUSTOMIZE:-$ROOT/tools/bin/kustomize}
 export NODE_PATH=${NODE_PATH:-$ROOT/tools/npm/node_modules}
+# The Kubernetes version charts are rendered for: helm built by `go install` carries no -ldflags, so
+# its built-in default (v1.20) is below the chart's kubeVersion (>=1.25).
+HELM_KUBE_VERSION=${HELM_KUBE_VERSION:-1.30.0}
 
 need_tools() {
   local missing=() t
