@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # docs/operations.md names every flag of every binary (ctest deployments_operations_doc): each
 # --flag in a binary's --help (and in each subcommand's --help for npd-gpu-monitor) must appear in
-# the guide as `--flag`. A flag added to a binary without its line in the guide fails here.
+# the guide as `--flag`. A flag added to a binary without its line in the guide fails here. And every
+# alert of the chart (deployments/helm/device-api-server/files/alerts.yaml) has its runbook: a
+# "### <AlertName>" section (the anchor its runbook_url points at) and a row in the alerts table.
 #
 # Usage: check_operations_doc.sh [--doc FILE] SOURCE_DIR SERVER PROVIDER PLUGIN MONITOR DEVICECTL
 # Exit 0: all named; 1: a flag is missing (one FAIL line each); 2: bad usage.
@@ -48,4 +50,13 @@ for sub in serve check; do
   check_binary "npd-gpu-monitor $sub" "$("$5" "$sub" --help)"
 done
 check_binary devicectl "$("$6" --help)"
+
+alerts=$(grep -oE '^ *- alert: *[A-Za-z0-9]+' "$ROOT/deployments/helm/device-api-server/files/alerts.yaml" |
+  sed -E 's/.*alert: *//')
+[ -n "$alerts" ] || fail "no alerts read from files/alerts.yaml"
+tick='`'
+for a in $alerts; do
+  grep -qx "### $a" "$doc" || fail "alert $a has no runbook section (### $a) in $(basename "$doc")"
+  grep -qF "| ${tick}$a${tick} |" "$doc" || fail "alert $a has no row in the alerts table of $(basename "$doc")"
+done
 finish
