@@ -219,13 +219,19 @@ EOF
       fail "deployments/npd: the npd-gpu-monitor install script fails: $out"
     else
       # No Device API here: a working check answers Unknown (exit 2) with that line.
-      out=$(env -i "$tmp/bundle/bin/npd-gpu-monitor" check --condition GPUUnhealthy \
-        --server-address "unix://$tmp/none.sock" --timeout 200ms 2>/dev/null)
+      # LD_DEBUG=libs: every library loaded must come from the bundle (NPD's image has none of them).
+      out=$(env -i LD_DEBUG=libs "$tmp/bundle/bin/npd-gpu-monitor" check --condition GPUUnhealthy \
+        --server-address "unix://$tmp/none.sock" --timeout 200ms 2>"$tmp/ld.log")
       rc=$?
       case "$rc:$out" in
         "2:Device API unreachable"*) ;;
         *) fail "deployments/npd: the bundled npd-gpu-monitor does not run a check (exit $rc): $out" ;;
       esac
+      # (The log starts with the wrapper's /bin/sh, up to its first "transferring control".)
+      outside=$(sed -n '/transferring control:/,$p' "$tmp/ld.log" | sed -n 's/.*calling init: //p' |
+        grep -v "^$tmp/bundle/" | sort -u | tr '\n' ' ')
+      grep -q 'calling init: ' "$tmp/ld.log" || outside="(no LD_DEBUG output)"
+      [ -z "$outside" ] || fail "deployments/npd: the bundled npd-gpu-monitor loads libraries from outside the bundle: $outside"
     fi
   fi
 fi

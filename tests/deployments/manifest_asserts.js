@@ -46,8 +46,12 @@ const objects = YAML.parseAllDocuments(fs.readFileSync(file === '-' ? 0 : file, 
   .map((d) => d.toJSON()).filter((o) => o && typeof o === 'object');
 
 let failures = 0;
+const reported = new Set();
 function fail(where, msg) {
-  console.log(`${label}: ${where}: ${msg}`);
+  const line = `${label}: ${where}: ${msg}`;
+  if (reported.has(line)) return;
+  reported.add(line);
+  console.log(line);
   failures++;
 }
 
