@@ -43,30 +43,8 @@ const canon = (v) => (Array.isArray(v) ? v.map(canon) : isMap(v) ? Object.fromEn
 const eq = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 const show = (v) => JSON.stringify(v);
 
-// The schema of an object's apiVersion and kind: kubernetes-models (core and built-in groups) or
-// @kubernetes-models/prometheus-operator (monitoring.coreos.com). Returns a problem or null.
-function validateObject(obj) {
-  const where = `${obj && obj.kind}/${obj && obj.metadata && obj.metadata.name}`;
-  if (!isMap(obj) || typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') {
-    return `${where}: not a Kubernetes object (apiVersion and kind)`;
-  }
-  const modulePath = obj.apiVersion.startsWith('monitoring.coreos.com/')
-    ? `@kubernetes-models/prometheus-operator/${obj.apiVersion}/${obj.kind}`
-    : `kubernetes-models/${obj.apiVersion}/${obj.kind}`;
-  let Model;
-  try {
-    Model = require(modulePath)[obj.kind];
-  } catch (e) {
-    return `${where}: no schema for ${obj.apiVersion} ${obj.kind} (${modulePath})`;
-  }
-  if (typeof Model !== 'function') return `${where}: no schema class ${obj.kind} in ${modulePath}`;
-  try {
-    new Model(obj).validate();
-  } catch (e) {
-    return `${where}: schema: ${e.message}`;
-  }
-  return null;
-}
+// Schemas, unknown fields included: the one validator every deployment check uses.
+const { validateObject } = require('./validate_k8s.js');
 
 function fullname(chart, values, release) {
   if (values.fullnameOverride) return values.fullnameOverride.slice(0, 55).replace(/-+$/, '');
@@ -118,9 +96,8 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
     'app.kubernetes.io/managed-by': 'Helm',
   };
   for (const o of objs) {
-    const err = validateObject(o);
-    if (err) problem(err);
     const where = `${o.kind}/${o.metadata && o.metadata.name}`;
+    for (const e of validateObject(o)) problem(`${where}: schema: ${e}`);
     if (!o.metadata || o.metadata.namespace !== namespace) {
       problem(`${where}: namespace ${show(o.metadata && o.metadata.namespace)}, want ${namespace}`);
     }
@@ -528,5 +505,5 @@ function main(argv) {
   process.exit(problems.length ? 1 : 0);
 }
 
-module.exports = { validateObject, leafKeys, merge };
+module.exports = { leafKeys, merge };
 if (require.main === module) main(process.argv.slice(2));

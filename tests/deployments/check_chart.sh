@@ -4,10 +4,20 @@
 # Kubernetes schemas of every object (chart_assert.js), values.schema.json rejecting a misspelt key
 # and a wrong type, the renders that must fail with their message, and the README's parameter table
 # against values.yaml.
-# Usage: check_chart.sh SOURCE_DIR
+# With the binaries, also every command line the renders give them (check_flags.js), and the default
+# and all-sidecars renders held to the rules every manifest of ours follows (manifest_asserts.js).
+# Usage: check_chart.sh SOURCE_DIR [SERVER PROVIDER PLUGIN MONITOR DEVICECTL]
 set -euo pipefail
 
-ROOT=$(cd "${1:?usage: check_chart.sh SOURCE_DIR}" && pwd)
+ROOT=$(cd "${1:?usage: check_chart.sh SOURCE_DIR [SERVER PROVIDER PLUGIN MONITOR DEVICECTL]}" && pwd)
+bin_args=()
+if [ $# -eq 6 ]; then
+  bin_args=(--binary "device-api-server=$2" --binary "nvml-provider=$3" --binary "gpu-device-plugin=$4"
+    --binary "npd-gpu-monitor=$5" --binary "devicectl=$6")
+elif [ $# -ne 1 ]; then
+  echo "usage: check_chart.sh SOURCE_DIR [SERVER PROVIDER PLUGIN MONITOR DEVICECTL]" >&2
+  exit 2
+fi
 # shellcheck source=tests/deployments/lib.sh
 . "$ROOT/tests/deployments/lib.sh"
 need_tools helm node npm-validators
@@ -50,6 +60,17 @@ for c in "${cases[@]}"; do
     continue
   fi
   assert_js "$c" render "$CHART" "$RELEASE" "$NAMESPACE" "$WORK/$c.yaml" "${vals[@]:1}"
+  if [ ${#bin_args[@]} -gt 0 ] && ! out=$(node "$ROOT/tests/deployments/check_flags.js" "${bin_args[@]}" --min 1 \
+      "$WORK/$c.yaml" 2>&1); then
+    while IFS= read -r line; do fail "$c: $line"; done <<<"$out"
+  fi
+  # The shared rules hold for the chart's defaults (the variants change them on purpose: memory,
+  # etcd, another socket path, a privileged provider).
+  if [ "$c" = default ] || [ "$c" = all-sidecars ]; then
+    if ! out=$(node "$ROOT/tests/deployments/manifest_asserts.js" --source-dir "$ROOT" "$WORK/$c.yaml" 2>&1); then
+      while IFS= read -r line; do fail "$c: $line"; done <<<"$out"
+    fi
+  fi
 done
 
 # Renders that must fail, each with its message: name=values-yaml=expected-substring.

@@ -14,9 +14,9 @@
 //     as a hostPath mounted where it runs (device-api-server, nvml-provider, gpu-device-plugin,
 //     npd-gpu-monitor serve, NPD running `npd-gpu-monitor check`);
 //   - a container that runs as root without capabilities next to those sockets (0660 65534:65534)
-//     needs supplementalGroups 65534;
+//     needs group 65534 (supplementalGroups or fsGroup);
 //   - device-api-server: sqlite datastore on a hostPath, terminationGracePeriodSeconds =
-//     --shutdown-delay + --shutdown-grace-period + 5 s, the hostPath dirs chowned by an init
+//     --shutdown-delay + preStop sleep + --shutdown-grace-period + 5 s (a delay > 0), the hostPath dirs chowned by an init
 //     container with at most CHOWN/FOWNER, no service account token;
 // NPD containers (command /node-problem-detector):
 //   - every --config.<monitor>=/path,... file comes from a mounted ConfigMap that has that key;
@@ -205,12 +205,18 @@ for (const o of objects) {
         const v = mountFor(ps, c, m[1]);
         if (!v || !v.volume || !v.volume.hostPath || v.mount.readOnly) fail(where, `${m[1]}: not on a writable hostPath`);
       }
-      const delay = durationSeconds(flagValue(args, '--shutdown-delay') || '0s');
+      // The delay before the server stops: --shutdown-delay (NOT_SERVING while still serving, after
+      // SIGTERM) and/or a preStop `sleep N` (before SIGTERM); the kubelet's grace covers both.
+      const preStop = (c.lifecycle && c.lifecycle.preStop && c.lifecycle.preStop.exec &&
+                       c.lifecycle.preStop.exec.command) || [];
+      const sleep = /(^|\/)sleep$/.test(preStop[0] || '') && /^\d+$/.test(preStop[1] || '') ? Number(preStop[1]) : 0;
+      const delay = durationSeconds(flagValue(args, '--shutdown-delay') || '0s') + sleep;
       const grace = durationSeconds(flagValue(args, '--shutdown-grace-period') || '25s');
       const want = delay + grace + 5;
       if (ps.terminationGracePeriodSeconds !== want) {
-        fail(id, `terminationGracePeriodSeconds ${ps.terminationGracePeriodSeconds}, expected ${want} (shutdown delay ${delay} + grace ${grace} + 5)`);
+        fail(id, `terminationGracePeriodSeconds ${ps.terminationGracePeriodSeconds}, expected ${want} (shutdown delay ${delay} (preStop sleep ${sleep}) + grace ${grace} + 5)`);
       }
+      if (delay === 0) fail(id, 'no shutdown delay (--shutdown-delay or a preStop sleep): clients see the socket vanish at once');
       if (!flagValue(args, '--hostname-override')) fail(where, 'no --hostname-override (the pod\'s hostname is not the node\'s)');
       const chown = (ps.initContainers || []).find((ic) => argvOf(ic).join(' ').includes('chown 65534:65534'));
       if (!chown) {
@@ -316,9 +322,11 @@ for (const o of objects) {
     const sc = c.securityContext || {};
     const dropped = ((sc.capabilities && sc.capabilities.drop) || []).includes('ALL');
     const socketMount = (c.volumeMounts || []).some((m) => m.mountPath === SOCKET_DIR || m.mountPath === '/var/run/npd');
-    const groups = (ps.securityContext && ps.securityContext.supplementalGroups) || [];
+    // fsGroup is a supplementary group of every container of the pod, as supplementalGroups are.
+    const psc = ps.securityContext || {};
+    const groups = (psc.supplementalGroups || []).concat(psc.fsGroup === undefined ? [] : [psc.fsGroup]);
     if (runsAsRoot(ps, c) && dropped && socketMount && !groups.includes(65534) && imageBinary(c.image) !== 'device-api-server') {
-      fail(`${id}: container ${c.name}`, 'root without capabilities cannot open the 0660 65534:65534 sockets: supplementalGroups lacks 65534');
+      fail(`${id}: container ${c.name}`, 'root without capabilities cannot open the 0660 65534:65534 sockets: neither supplementalGroups nor fsGroup has 65534');
     }
   }
 }
