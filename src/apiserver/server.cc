@@ -9,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
@@ -19,6 +18,7 @@
 #include "apiserver/grpc_metrics.h"
 #include "apiserver/heartbeat_monitor.h"
 #include "apiserver/metrics.h"
+#include "apiserver/reflection_service.h"
 #include "common/strings.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
@@ -161,15 +161,18 @@ absl::Status DeviceApiServer::Init() {
   // Links the grpc.health.v1 descriptors so reflection can describe the
   // health service (Debian's libgrpc++ registers none).
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  socket_reflection_ =
+      std::make_unique<ReflectionService>(std::vector<std::string>{kGpuServiceName, kHealthServiceName});
+  tcp_reflection_ = std::make_unique<ReflectionService>(std::vector<std::string>{kHealthServiceName});
   auto grpc_metrics = std::make_shared<GrpcServerMetrics>(metrics_->registry());
-  // Reflection (libgrpc++_reflection 1.51) is the one synchronous service: with
-  // it, every server gets a pool of sync-server threads that poll the sockets
-  // too (gRPC's pollers are process-wide), so they pick up API traffic and
-  // hand it to the callback threads (measured: 0.7 more context switches per
-  // Get, docs/performance.md). A server that also has a completion queue of its
-  // own is "hybrid" to gRPC, and its sync threads then wait on non-polling
-  // queues instead. The queue is never used: only shut down at the end.
+  // Every service here is a callback service (reflection too: ReflectionService
+  // replaced libgrpc++_reflection's synchronous one). A synchronous service
+  // gives its server a pool of sync-server threads that poll the sockets too
+  // (gRPC's pollers are process-wide) and pick up API traffic (measured: 0.7
+  // more context switches per Get, docs/performance.md); a server with a
+  // completion queue of its own is "hybrid" to gRPC and keeps such threads on
+  // non-polling queues. The queue stays as that guard for any synchronous
+  // service added later; it is never used, only shut down at the end.
   auto keep_sync_threads_off_sockets = [this](grpc::ServerBuilder& b) {
     unused_cqs_.push_back(b.AddCompletionQueue(/*is_frequently_polled=*/true));
   };
@@ -183,6 +186,7 @@ absl::Status DeviceApiServer::Init() {
     keep_sync_threads_off_sockets(b);
     b.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
     b.RegisterService(service);
+    b.RegisterService(socket_reflection_.get());
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
     ic.push_back(MakeGrpcMetricsInterceptorFactory(grpc_metrics));
     b.experimental().SetInterceptorCreators(std::move(ic));
@@ -210,6 +214,7 @@ absl::Status DeviceApiServer::Init() {
     keep_sync_threads_off_sockets(b);
     b.AddListeningPort(TcpAddress(options_.health_host, options_.health_port),
                        grpc::InsecureServerCredentials(), &health_port_);
+    b.RegisterService(tcp_reflection_.get());
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
     ic.push_back(MakeGrpcMetricsInterceptorFactory(grpc_metrics));
     b.experimental().SetInterceptorCreators(std::move(ic));

@@ -26,12 +26,14 @@ class HttpServer;
 namespace deviceapi::apiserver {
 
 class GpuService;
+class ReflectionService;
 class HeartbeatMonitor;
 class GpuRegistry;
 class GrpcServerMetrics;
 class ServerMetrics;
 
 inline constexpr char kGpuServiceName[] = "nvidia.nvsentinel.v1alpha1.GpuService";
+inline constexpr char kHealthServiceName[] = "grpc.health.v1.Health";
 
 class DeviceApiServer {
  public:
@@ -70,6 +72,10 @@ class DeviceApiServer {
   std::shared_ptr<GpuRegistry> registry_;
   std::unique_ptr<GpuService> service_;
   std::unique_ptr<GpuService> read_only_service_;
+  // Reflection of what each listener serves: the sockets (GpuService and health) and the TCP probe
+  // port (health only).
+  std::unique_ptr<ReflectionService> socket_reflection_;
+  std::unique_ptr<ReflectionService> tcp_reflection_;
   // Declared before the servers: destroyed after them.
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> unused_cqs_;
   std::unique_ptr<grpc::Server> api_server_;
