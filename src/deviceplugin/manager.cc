@@ -9,11 +9,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <system_error>
 
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
+#include "common/secure_path.h"
 #include "common/strings.h"
 #include "deviceplugin/registration.h"
 
@@ -58,11 +58,13 @@ Plugin::Plugin(PluginOptions options, PluginConfig config, GpuInterfacePtr clien
 Plugin::~Plugin() { Shutdown(); }
 
 absl::Status Plugin::Start() {
-  std::error_code ec;
-  std::filesystem::create_directories(options_.device_plugin_path, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        Cat("device plugin directory ", options_.device_plugin_path, ": ", ec.message()));
+  // Created 0750 when missing (the kubelet's own mode); refused when everyone can write it (a
+  // world-writable directory without the sticky bit). PluginServer::Start checks it again each time.
+  if (absl::Status s = common::EnsureDirectory(options_.device_plugin_path, 0750); !s.ok()) {
+    return absl::FailedPreconditionError(Cat("--device-plugin-path: ", common::ToStd(s.message())));
+  }
+  if (absl::Status s = common::CheckDirectory(options_.device_plugin_path); !s.ok()) {
+    return absl::FailedPreconditionError(Cat("refusing --device-plugin-path: ", common::ToStd(s.message())));
   }
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) return absl::InternalError(Cat("eventfd: ", common::ErrnoString(errno)));

@@ -1,11 +1,5 @@
 #include "deviceplugin/plugin_server.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <sys/un.h>
-
-#include <cerrno>
 #include <optional>
 #include <random>
 
@@ -244,13 +238,10 @@ absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(std::string so
                                                                   ResourceState initial,
                                                                   std::shared_ptr<const PluginConfig> config,
                                                                   PluginMetrics* metrics) {
-  if (socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return absl::InvalidArgumentError(Cat("socket path ", socket_path, " is too long for a Unix socket"));
-  }
-  if (::unlink(socket_path.c_str()) != 0 && errno != ENOENT) {
-    return absl::FailedPreconditionError(
-        Cat("cannot remove stale socket ", socket_path, ": ", common::ErrnoString(errno)));
-  }
+  // The directory must not be writable by everyone; a link, a live socket (another plugin still
+  // serving: retried, see Plugin) or any other file at the path is refused, a stale socket (ours
+  // from before a crash; the kubelet removes the others when it restarts) is removed.
+  if (absl::Status st = common::PrepareSocketPath(socket_path); !st.ok()) return st;
   std::unique_ptr<PluginServer> s(
       new PluginServer(std::move(socket_path), std::move(initial), std::move(config), metrics));
   s->service_ = std::make_unique<Service>(s.get());
@@ -261,11 +252,9 @@ absl::StatusOr<std::unique_ptr<PluginServer>> PluginServer::Start(std::string so
   b.SetMaxReceiveMessageSize(4 << 20);
   s->server_ = b.BuildAndStart();
   if (s->server_ == nullptr) return absl::UnavailableError(Cat("cannot listen on unix://", s->socket_path_));
-  struct stat st {};
-  if (::stat(s->socket_path_.c_str(), &st) == 0) {
-    s->socket_inode_ = st.st_ino;
-    s->socket_dev_ = st.st_dev;
-  }
+  absl::StatusOr<common::FileIdentity> id = common::RestrictSocketMode(s->socket_path_, kSocketMode);
+  if (!id.ok()) return id.status();
+  s->socket_id_ = *id;
   s->Update(*s->state());  // the metrics of the initial list
   return s;
 }
@@ -332,10 +321,7 @@ void PluginServer::Stop() {
   }
   // Remove the socket only if it is still ours (the kubelet deletes plugin sockets when it
   // restarts; a new server may own the path by now).
-  struct stat st {};
-  if (::stat(socket_path_.c_str(), &st) == 0 && st.st_ino == socket_inode_ && st.st_dev == socket_dev_) {
-    ::unlink(socket_path_.c_str());
-  }
+  common::RemoveSocketIfSame(socket_path_, socket_id_);
   spdlog::info("stopped serving {} on {}", resource_, socket_path_);
 }
 

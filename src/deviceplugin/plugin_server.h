@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/secure_path.h"
 #include "deviceplugin/config.h"
 #include "deviceplugin/devices.h"
 #include "deviceplugin/metrics.h"
@@ -33,8 +34,13 @@ v1beta1::ListAndWatchResponse DeviceList(const ResourceState& state);
 
 class PluginServer {
  public:
-  // Removes a stale socket at `socket_path`, serves there and returns once the server accepts
-  // connections. `config` is fixed for the server's life (a reload starts new servers).
+  // Mode of every plugin socket: the kubelet (root) dials it, nobody else needs to.
+  static constexpr mode_t kSocketMode = 0660;
+
+  // Removes a stale socket at `socket_path` (common::PrepareSocketPath: a link, a live socket or
+  // another file there, or a directory writable by everyone, is an error), serves there with
+  // kSocketMode and returns once the server accepts connections. `config` is fixed for the server's life (a
+  // reload starts new servers).
   static absl::StatusOr<std::unique_ptr<PluginServer>> Start(std::string socket_path, ResourceState initial,
                                                              std::shared_ptr<const PluginConfig> config,
                                                              PluginMetrics* metrics);
@@ -70,8 +76,7 @@ class PluginServer {
   PluginMetrics* const metrics_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
-  ino_t socket_inode_ = 0;
-  dev_t socket_dev_ = 0;
+  common::FileIdentity socket_id_;  // the socket bound; removed at Stop only if still there
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const ResourceState> state_ ABSL_GUARDED_BY(mu_);

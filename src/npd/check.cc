@@ -1,14 +1,9 @@
 #include "npd/check.h"
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <fstream>
-#include <sstream>
-
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
+#include "common/secure_path.h"
 #include "common/strings.h"
 #include "deviceapi/clientset.h"
 #include "deviceapi/config.h"
@@ -32,36 +27,20 @@ int ExitFor(ProblemStatus s) {
   return kExitUnknown;
 }
 
-// Writes `text` to `path` atomically (temp file + rename).
-absl::Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = Cat(path, ".tmp.", ::getpid());
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f)
-      return absl::UnavailableError(
-          common::ToAbsl(Cat("cannot write ", tmp, ": ", common::ErrnoString(errno))));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    return absl::UnavailableError(
-        common::ToAbsl(Cat("cannot rename ", tmp, " to ", path, ": ", common::ErrnoString(err))));
-  }
-  return absl::OkStatus();
-}
-
 CheckResult Xids(const MonitorOptions& o, const v1::GpuList& list) {
   XidTracker tracker;
   bool first = false;
-  std::ifstream in(o.state_file);
-  if (!in) {
+  // Never through a link, never in a directory everyone can write (common/secure_path.h).
+  absl::StatusOr<std::string> text = common::ReadStateFile(o.state_file);
+  if (!text.ok() && text.status().code() == absl::StatusCode::kFailedPrecondition) {
+    spdlog::error("state file: {}", common::ToStd(text.status().message()));
+    return {kExitUnknown,
+            Truncate(Cat("state file: ", common::ToStd(text.status().message())), o.max_output)};
+  }
+  if (!text.ok()) {
     first = true;  // nothing reported yet: what is there now is the baseline, not news
   } else {
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<XidTracker> parsed = XidTracker::Parse(text.str());
+    absl::StatusOr<XidTracker> parsed = XidTracker::Parse(*text);
     if (parsed.ok()) {
       tracker = *std::move(parsed);
     } else {
@@ -75,8 +54,9 @@ CheckResult Xids(const MonitorOptions& o, const v1::GpuList& list) {
     for (XidEvent& e : tracker.Observe(g, first)) events.push_back(std::move(e));
   }
   tracker.Retain(names);
-  if (absl::Status s = WriteFileAtomically(o.state_file, tracker.Serialize()); !s.ok()) {
+  if (absl::Status s = common::WriteStateFile(o.state_file, tracker.Serialize()); !s.ok()) {
     // Without the state every later check would report the same XIDs again.
+    spdlog::error("state file: {}", common::ToStd(s.message()));
     return {kExitUnknown, Truncate(Cat("state file: ", common::ToStd(s.message())), o.max_output)};
   }
   if (events.empty()) return {kExitOk, first ? "No new GPU XIDs (first check)" : "No new GPU XIDs"};

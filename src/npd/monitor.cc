@@ -1,18 +1,9 @@
 #include "npd/monitor.h"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <system_error>
-
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
+#include "common/secure_path.h"
 #include "common/strings.h"
 #include "common/version.h"
 
@@ -37,18 +28,6 @@ ext::ConditionStatus ToProto(ProblemStatus s) {
       return ext::CONDITION_STATUS_UNKNOWN;
   }
   return ext::CONDITION_STATUS_UNKNOWN;
-}
-
-// Whether a process accepts connections on the Unix socket at `path`.
-bool SocketIsLive(const std::string& path) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  const bool live = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return live;
 }
 
 }  // namespace
@@ -93,17 +72,10 @@ Monitor::~Monitor() { Shutdown(); }
 
 absl::Status Monitor::Start() {
   const std::string& path = options_.socket;
-  if (SocketIsLive(path)) {
-    return absl::UnavailableError(Cat("another process is serving ", path, "; refusing to take it over"));
-  }
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return absl::FailedPreconditionError(
-        Cat("cannot remove stale socket ", path, ": ", common::ErrnoString(errno)));
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  if (ec)
-    return absl::FailedPreconditionError(Cat("cannot create the directory of ", path, ": ", ec.message()));
+  // A missing directory is created 0750; an existing one must not be writable by everyone. A link
+  // or a live socket at the path is refused, a stale socket removed (common/secure_path.h).
+  if (absl::Status s = common::EnsureDirectory(common::DirectoryOf(path), 0750); !s.ok()) return s;
+  if (absl::Status s = common::PrepareSocketPath(path); !s.ok()) return s;
 
   InformerOptions io;
   io.reflector.initial_backoff = absl::Milliseconds(200);
@@ -144,9 +116,9 @@ absl::Status Monitor::Start() {
   b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   server_ = b.BuildAndStart();
   if (server_ == nullptr) return absl::UnavailableError(Cat("cannot listen on unix://", path));
-  if (::chmod(path.c_str(), options_.socket_mode) != 0) {
-    return absl::FailedPreconditionError(Cat("chmod ", path, ": ", common::ErrnoString(errno)));
-  }
+  absl::StatusOr<common::FileIdentity> socket = common::RestrictSocketMode(path, options_.socket_mode);
+  if (!socket.ok()) return socket.status();
+  socket_id_ = *socket;
   spdlog::info("serving npd.external.v1.ExternalMonitor on unix://{}", path);
   return absl::OkStatus();
 }
@@ -157,7 +129,7 @@ void Monitor::Shutdown() {
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
     server_->Wait();
-    ::unlink(options_.socket.c_str());
+    common::RemoveSocketIfSame(options_.socket, socket_id_);  // not one that replaced ours
   }
   if (handler_) handler_->Remove();
   if (informer_) informer_->Stop();

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/secure_path.h"
 #include "deviceapi/informer.h"
 #include "npd/external/v1/external_monitor.grpc.pb.h"
 #include "npd/metrics.h"
@@ -67,6 +68,7 @@ class Monitor {
   EventHandlerRegistrationPtr handler_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
+  common::FileIdentity socket_id_;  // the socket bound, removed at shutdown only if still there
   bool shut_down_ = false;
 
   mutable absl::Mutex mu_;

@@ -2,6 +2,13 @@
 // the real device-api-server (in-process TestServer) and, where health comes from NVML, the real
 // nvml-provider on the fake NVML. Waits poll with deadlines; nothing sleeps to synchronize.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
 
 #include <fstream>
 #include <map>
@@ -508,6 +515,63 @@ TEST_F(PluginTest, InvalidConfigExitsWithTheKey) {
   EXPECT_THAT(PluginLog(), HasSubstr("sharing.timeSlicing.resources[0].replicas"));
   EXPECT_FALSE(std::filesystem::exists(plugin_dir_ + "/nvidia-gpu.sock"));
   plugin_.reset();
+}
+
+// --device-plugin-path writable by everyone (no sticky bit): refused at start, exit 1, nothing served.
+TEST_F(PluginTest, RefusesAWorldWritablePluginDirectory) {
+  StartServer();
+  ASSERT_EQ(::chmod(plugin_dir_.c_str(), 0777), 0);
+  StartPlugin();
+  itest::ExitInfo e = plugin_->WaitFor(absl::Seconds(10));
+  ASSERT_TRUE(e.exited) << e.ToString();
+  EXPECT_EQ(e.exit_code, 1);
+  EXPECT_THAT(PluginLog(), HasSubstr("refusing --device-plugin-path: directory " + plugin_dir_ +
+                                     " is writable by everyone (mode 0777, no sticky bit)"));
+  EXPECT_THAT(PluginLog(), HasSubstr("chmod o-w " + plugin_dir_));
+  EXPECT_FALSE(std::filesystem::exists(plugin_dir_ + "/nvidia-gpu.sock"));
+  plugin_.reset();
+}
+
+// At the socket's path: a link is refused (its target untouched), a live socket (another plugin)
+// is refused, a stale one replaced; each refusal is retried. The socket is 0660.
+TEST_F(PluginTest, SocketPathRulesAndMode) {
+  StartServer();
+  CreateGpus(1);
+  const std::string sock = plugin_dir_ + "/nvidia-gpu.sock";
+  const std::string target = dir_.File("target");
+  std::ofstream(target) << "keep";
+  ASSERT_EQ(::chmod(target.c_str(), 0644), 0);
+  ASSERT_EQ(::symlink(target.c_str(), sock.c_str()), 0);
+  kubelet_->Start();
+  StartPlugin();
+  ASSERT_TRUE(itest::PollUntil(
+      [&] { return PluginLog().find("refusing " + sock + ": it is a symbolic link") != std::string::npos; },
+      kDeadline));
+  EXPECT_EQ(itest::ReadFile(target), "keep");
+  struct stat st {};
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+
+  // Another process serving the path.
+  ASSERT_EQ(::unlink(sock.c_str()), 0);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, sock.c_str(), sizeof(a.sun_path) - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  ASSERT_TRUE(itest::PollUntil(
+      [&] {
+        return PluginLog().find("refusing " + sock + ": another process is serving it") != std::string::npos;
+      },
+      kDeadline));
+  // Gone: its socket is stale now, removed and served at the next try.
+  ::close(fd);
+  ASSERT_TRUE(WaitDevices(kGpu, 1, 1));
+  ASSERT_EQ(::lstat(sock.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_THAT(PluginLog(), HasSubstr("removed stale socket " + sock));
 }
 
 }  // namespace

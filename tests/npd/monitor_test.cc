@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -394,6 +395,88 @@ TEST_F(MonitorTest, SocketRules) {
   EXPECT_NE(e.exit_code, 0);
   EXPECT_THAT(itest::ReadFile(log), HasSubstr("another process is serving"));
   EXPECT_TRUE(npd.Check().has_value());
+}
+
+// serve refuses a --socket in a directory everyone can write, or a link at --socket (exit 1, the
+// link and its target left alone), before it dials anything.
+TEST_F(MonitorTest, SocketRefusedInAWorldWritableDirectoryOrThroughALink) {
+  auto serve = [&](const std::string& socket, const std::string& log) {
+    auto p = itest::ChildProcess::Spawn(
+        {{NPD_GPU_MONITOR_BIN, "serve", "--server-address", "unix://" + dir_.File("none.sock"), "--socket",
+          socket, "--metrics-bind-address", "0"},
+         {},
+         "",
+         log,
+         ""});
+    if (p == nullptr) return itest::ExitInfo{};
+    return p->WaitFor(absl::Seconds(10));
+  };
+  const std::string open = dir_.File("open");
+  ASSERT_EQ(::mkdir(open.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(open.c_str(), 0777), 0);
+  itest::ExitInfo e = serve(open + "/npd.sock", dir_.File("open.log"));
+  ASSERT_TRUE(e.exited) << e.ToString();
+  EXPECT_EQ(e.exit_code, 1);
+  EXPECT_THAT(itest::ReadFile(dir_.File("open.log")),
+              HasSubstr("refusing " + open + "/npd.sock: its directory " + open +
+                        " is writable by everyone (mode 0777, no sticky bit); use a directory only root or "
+                        "this user can write"));
+  EXPECT_FALSE(std::filesystem::exists(open + "/npd.sock"));
+
+  const std::string target = dir_.File("target");
+  std::ofstream(target) << "keep";
+  ASSERT_EQ(::mkdir(dir_.File("npd").c_str(), 0700), 0);
+  const std::string link = dir_.File("npd/npd-gpu-monitor.sock");
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  e = serve(link, dir_.File("link.log"));
+  ASSERT_TRUE(e.exited) << e.ToString();
+  EXPECT_EQ(e.exit_code, 1);
+  EXPECT_THAT(itest::ReadFile(dir_.File("link.log")),
+              HasSubstr("refusing " + link + ": it is a symbolic link to " + target));
+  EXPECT_EQ(itest::ReadFile(target), "keep");
+  struct stat st {};
+  ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+}
+
+// check: --state-file is never written or read through a link (the target is left alone) nor in a
+// directory everyone can write (exit 2, the reason on stdout); it is created 0600.
+TEST_F(MonitorTest, CheckModeStateFileRules) {
+  StartServer();
+  const std::string passwd = dir_.File("passwd");
+  std::ofstream(passwd) << "root:x:0:0:root:/root:/bin/sh\n";
+  ASSERT_EQ(::chmod(passwd.c_str(), 0644), 0);
+  const std::string link = dir_.File("xid.state");
+  ASSERT_EQ(::symlink(passwd.c_str(), link.c_str()), 0);
+  auto [code, line] = RunCheck({"--condition", "GPUXID", "--state-file", link, "--max-output", "4096"});
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(line, StartsWith("state file: refusing " + link + ": it is a symbolic link to " + passwd));
+  EXPECT_EQ(itest::ReadFile(passwd), "root:x:0:0:root:/root:/bin/sh\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(passwd.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  // The default --max-output still starts with the reason.
+  std::tie(code, line) = RunCheck({"--condition", "GPUXID", "--state-file", link});
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(line, StartsWith("state file: refusing"));
+
+  const std::string open = dir_.File("open");
+  ASSERT_EQ(::mkdir(open.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(open.c_str(), 0777), 0);
+  std::tie(code, line) =
+      RunCheck({"--condition", "GPUXID", "--state-file", open + "/xid.state", "--max-output", "4096"});
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(line, HasSubstr("its directory " + open + " is writable by everyone"));
+  EXPECT_FALSE(std::filesystem::exists(open + "/xid.state"));
+
+  const std::string good = dir_.File("good.state");
+  std::tie(code, line) = RunCheck({"--condition", "GPUXID", "--state-file", good});
+  EXPECT_EQ(code, 0) << line;
+  ASSERT_EQ(::lstat(good.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 // Check mode: exit code and one short line per condition, as NPD's custom plugin protocol wants.
