@@ -23,6 +23,8 @@
 //     with --source-dir, the ConfigMap's JSON equals deployments/npd/<key> byte for byte;
 //   - custom plugin configs: each rule's `path` is mounted into the container (our binary from an
 //     init container), and npd-gpu-monitor's state directory /var/run/npd is writable;
+//   - npd-gpu-monitor serve with --socket directly in an emptyDir: an init container chmods it
+//     without o+w (the monitor refuses world-writable socket directories);
 //   - external monitor configs: the socketAddress directory is shared with a container running
 //     `npd-gpu-monitor serve --socket <socketAddress>`: the same emptyDir in the pod (sidecar), or
 //     the same hostPath in another DaemonSet of the build (separate);
@@ -132,6 +134,19 @@ for (const o of objects) {
     const sock = flagValue(args, '--socket') || '/var/run/npd/npd-gpu-monitor.sock';
     const v = mountFor(ps, c, sock);
     serveSockets.push({ o, ps, c, sock, v });
+    // npd-gpu-monitor refuses a socket directory everyone may write (no sticky bit); an emptyDir
+    // is created 0777: an init container must hand it over (chmod without o+w) first.
+    if (v && v.volume && v.volume.emptyDir && path.dirname(sock) === v.mount.mountPath.replace(/\/$/, '')) {
+      const fixed = (ps.initContainers || []).some((ic) => {
+        const m = (ic.volumeMounts || []).find((vm) => vm.name === v.mount.name);
+        const mode = /chmod\s+(0?[0-7]{3,4})\s/.exec(`${argvOf(ic).join(' ')} `);
+        return m && mode && (parseInt(mode[1], 8) & 0o002) === 0;
+      });
+      if (!fixed) {
+        fail(`${o.kind}/${o.metadata && o.metadata.name}: container ${c.name}`,
+             `--socket ${sock}: its directory is an emptyDir (0777) that no init container chmods without o+w; npd-gpu-monitor refuses it`);
+      }
+    }
   }
 }
 
