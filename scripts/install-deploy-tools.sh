@@ -19,14 +19,8 @@ NPM_SRC="${ROOT}/tests/deployments/npm"
 
 say() { echo "install-deploy-tools: $*" >&2; }
 
-GO="${GO:-}"
-if [ -z "${GO}" ]; then
-  if command -v go >/dev/null 2>&1; then
-    GO="$(command -v go)"
-  elif [ -x /usr/local/go/bin/go ]; then
-    GO=/usr/local/go/bin/go
-  fi
-fi
+# shellcheck source=scripts/find-go.sh
+. "${ROOT}/scripts/find-go.sh"
 
 failed=()
 mkdir -p "${BIN_DIR}"

@@ -12,16 +12,11 @@ if [ -x "${BIN_DIR}/grpcurl" ] && "${BIN_DIR}/grpcurl" -version >/dev/null 2>&1;
   exit 0
 fi
 
-GO="${GO:-}"
+# shellcheck source=scripts/find-go.sh
+. "${ROOT}/scripts/find-go.sh"
 if [ -z "${GO}" ]; then
-  if command -v go >/dev/null 2>&1; then
-    GO="$(command -v go)"
-  elif [ -x /usr/local/go/bin/go ]; then
-    GO=/usr/local/go/bin/go
-  else
-    echo "install-grpcurl: Go not found (set GO=/path/to/go)" >&2
-    exit 1
-  fi
+  echo "install-grpcurl: Go not found (set GO=/path/to/go)" >&2
+  exit 1
 fi
 
 mkdir -p "${BIN_DIR}"

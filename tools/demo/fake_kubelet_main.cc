@@ -16,13 +16,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "demo_tool.h"
+
 #include "fake_kubelet.h"
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-
-void OnSignal(int) { g_stop = 1; }
 
 std::string Describe(const std::string& resource, const v1beta1::ListAndWatchResponse& list) {
   const int healthy = deviceapi::dptest::FakeKubelet::Healthy(list);
@@ -51,17 +49,7 @@ int main(int argc, char** argv) {
   int poll_ms = 50;
   app.add_option("--dir", dir, "the device plugin directory (the plugin's --device-plugin-path)")->required();
   app.add_option("--poll-ms", poll_ms, "how often new lists are looked for")->check(CLI::Range(1, 10000));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
+  if (auto code = deviceapi::demo::ParseAndHandleSignals(app, argc, argv)) return *code;
 
   deviceapi::dptest::FakeKubelet kubelet(dir);
   kubelet.Start();
@@ -71,7 +59,7 @@ int main(int argc, char** argv) {
   size_t violations_seen = 0;
   std::set<std::string> resources;
   std::map<std::string, size_t> lists_seen;  // per resource, of its current endpoint
-  while (g_stop == 0) {
+  while (!deviceapi::demo::StopRequested()) {
     const auto regs = kubelet.registrations();
     for (; registrations_seen < regs.size(); ++registrations_seen) {
       const auto& r = regs[registrations_seen];

@@ -21,15 +21,13 @@
 #include <grpcpp/grpcpp.h>
 #include <CLI/CLI.hpp>
 
+#include "demo_tool.h"
+
 #include "npd/external/v1/external_monitor.grpc.pb.h"
 
 namespace {
 
 namespace ext = npd::external::v1;
-
-volatile std::sig_atomic_t g_stop = 0;
-
-void OnSignal(int) { g_stop = 1; }
 
 const char* StatusName(ext::ConditionStatus s) {
   switch (s) {
@@ -57,7 +55,7 @@ const char* SeverityName(ext::Severity s) {
 
 // Sleeps up to `ms`, returning early on a signal.
 void Sleep(int ms) {
-  for (int left = ms; left > 0 && g_stop == 0; left -= 50) {
+  for (int left = ms; left > 0 && !deviceapi::demo::StopRequested(); left -= 50) {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(left, 50)));
   }
 }
@@ -75,17 +73,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(10, 600000));
   app.add_option("--connect-timeout", connect_timeout_s, "seconds to wait for the monitor's first answer")
       ->check(CLI::Range(1, 3600));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
+  if (auto code = deviceapi::demo::ParseAndHandleSignals(app, argc, argv)) return *code;
 
   auto stub = ext::ExternalMonitor::NewStub(
       grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
@@ -99,7 +87,7 @@ int main(int argc, char** argv) {
     google::protobuf::Empty empty;
     grpc::Status s = stub->GetMetadata(&ctx, empty, &meta);
     if (s.ok()) break;
-    if (g_stop != 0) return 0;
+    if (deviceapi::demo::StopRequested()) return 0;
     if (std::chrono::steady_clock::now() >= deadline) {
       std::cout << "npd: GetMetadata on " << socket << " failed: " << s.error_message() << std::endl;
       return 1;
@@ -112,7 +100,7 @@ int main(int argc, char** argv) {
 
   std::map<std::string, std::tuple<int, std::string, std::string>> last;  // type -> status, reason, message
   std::string last_error;
-  for (int64_t seq = 1; g_stop == 0; ++seq) {
+  for (int64_t seq = 1; !deviceapi::demo::StopRequested(); ++seq) {
     ext::HealthCheckRequest req;
     req.set_sequence(seq);
     ext::Status status;
