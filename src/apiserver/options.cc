@@ -220,6 +220,7 @@ absl::StatusOr<uint32_t> ParseSocketMode(std::string_view text) {
 
 absl::StatusOr<std::vector<uint32_t>> ParseIdList(std::string_view text) {
   std::vector<uint32_t> ids;
+  if (SplitItems(text, ", \t") == std::vector<std::string_view>{"none"}) return ids;
   for (std::string_view item : SplitItems(text, ", \t")) {
     uint32_t id = 0;
     auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
@@ -406,13 +407,14 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
   // The authorization flags take lists: comma-separated, and the flag may be repeated.
   auto add_list = [&](std::string_view name, std::vector<std::string>& target, std::string_view help,
                       std::string_view default_text) {
-    return add(name, target, help)->default_str(std::string(default_text));
+    // One value per occurrence (a vector option would otherwise take the following arguments).
+    return add(name, target, help)->allow_extra_args(false)->default_str(std::string(default_text));
   };
-  CLI::Option* writer_uids_flag =
-      add_list("writer-uids", raw.writer_uids,
-               "uids that may write (create, update, patch, delete); numeric, comma-separated. Reads are "
-               "open to anyone who can open a socket",
-               "0 and the server's own uid");
+  CLI::Option* writer_uids_flag = add_list("writer-uids", raw.writer_uids,
+                                           "uids that may write (create, update, patch, delete); numeric, "
+                                           "comma-separated; \"none\": no uid. Reads are "
+                                           "open to anyone who can open a socket",
+                                           "0 and the server's own uid");
   add_list("writer-gids", raw.writer_gids,
            "gids that may write: a peer whose gid or supplementary gid is listed; giving the socket's group "
            "lets everyone who can open the socket write",

@@ -77,7 +77,8 @@ struct ServerOptions {
   int max_conditions = 64;     // --max-conditions, >= 1
 
   // Who may write (see authorization.h). Reads are open to anyone who can open a socket.
-  // --writer-uids: peers whose uid is listed may write. nullopt: root and the server's own euid.
+  // --writer-uids: peers whose uid is listed may write. nullopt: root and the server's own euid;
+  // "none": no uid (only --writer-gids).
   std::optional<std::vector<uint32_t>> writer_uids;
   // --writer-gids: peers whose gid or a supplementary gid is listed may write.
   std::vector<uint32_t> writer_gids;
@@ -134,7 +135,8 @@ using common::ParseHostPort;  // common/host_port.h
 // has no trailing '/', and fits in sockaddr_un (at most 107 bytes).
 absl::StatusOr<std::string> ParseUnixBindAddress(std::string_view address);
 
-// Parses a list of numeric ids: "0,65534" (also space-separated; empty items are skipped).
+// Parses a list of numeric ids: "0,65534" (also space-separated; empty items are skipped);
+// "none" is the empty list.
 absl::StatusOr<std::vector<uint32_t>> ParseIdList(std::string_view text);
 
 // Parses "ID=V[:V...][,ID=V...]" into a map; an ID given twice gets the union of its values.
