@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -199,6 +200,18 @@ TEST_F(AuthzTest, ProviderOwnsItsConditions) {
   EXPECT_EQ(One("", "clear:gpu-o:AReady").code, kOk) << "the operator clears a's condition";
   EXPECT_EQ(One(b, "delete:gpu-o").code, kOk) << "only b's own and unclaimed conditions left";
   EXPECT_EQ(One("", "get:gpu-o").code, 5) << "NOT_FOUND: deleted";
+}
+
+// Inconsistent provider flags stop the binary at start-up with a one-line error naming the flag.
+TEST(AuthzFlagsTest, InconsistentProvidersAreRejected) {
+  TempDir dir;
+  const CommandResult r = RunCommand(
+      dir, {DEVICE_API_SERVER_BIN, "--bind-address=unix://" + dir.File("api.sock"), "--provider-uids=a=1"},
+      "", absl::Seconds(20));
+  ASSERT_TRUE(r.exit.exited) << "server started despite bad configuration";
+  EXPECT_EQ(r.exit.exit_code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("--provider-uids names provider \"a\" but --provider-conditions does not"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 }  // namespace
