@@ -158,7 +158,12 @@ grpc::ServerUnaryReactor* GpuService::Write(Ctx* ctx, std::string_view verb, con
     call->Finish(std::move(s));
     return call;
   };
-  if (!serving) return refuse(Draining(), "", "", "");
+  if (!serving) {  // not counted in writes_total (it never was), but reported
+    const grpc::Status s = Draining();
+    Report(WriteEvent{peer, verb, "", "", "", s, "", options_.read_only});
+    call->Finish(s);
+    return call;
+  }
   auto* req = google::protobuf::Arena::CreateMessage<Req>(call->arena());
   if (!ParseMessage(*raw, req)) return refuse(Malformed(Req::descriptor()->name()), "", "", "");
   // Into the request, which lives until the call is done.
