@@ -118,7 +118,7 @@ absl::StatusOr<storage::ListResult> GpuRegistry::List(const v1::ListGpusRequest&
   return store_->List(o);
 }
 
-void GpuRegistry::Create(const v1::CreateGpuRequest& req, storage::WriteDone done) {
+void GpuRegistry::Create(const v1::CreateGpuRequest& req, storage::WriteDone done, StatusCheck check) {
   if (!req.has_gpu()) return done(am::BadRequestError("resource body is required"));
   v1::Gpu gpu = req.gpu();
   auto* md = gpu.mutable_metadata();
@@ -137,6 +137,9 @@ void GpuRegistry::Create(const v1::CreateGpuRequest& req, storage::WriteDone don
   md->set_generation(1);
   am::DefaultTransitionTimes(gpu.mutable_status(), nullptr, now);
   if (auto s = Validate(gpu); !s.ok()) return done(s);
+  if (check) {
+    if (auto s = check(nullptr, &gpu.status()); !s.ok()) return done(s);
+  }
   store_->CreateAsync(std::move(gpu), std::move(done));
 }
 
@@ -170,7 +173,8 @@ absl::StatusOr<storage::NextVersion> GpuRegistry::ApplyMain(const v1::Gpu& cur, 
 absl::StatusOr<storage::NextVersion> GpuRegistry::ApplyStatusTo(const storage::StoredObject& cur,
                                                                 const v1::ObjectMeta& im,
                                                                 const v1::GpuStatus* in_status,
-                                                                storage::NextVersion next) {
+                                                                storage::NextVersion next,
+                                                                const StatusCheck& check) {
   const auto& cm = cur.metadata();
   if (!im.uid().empty() && im.uid() != cm.uid()) {
     return am::InvalidError(cm.name(), {Immutable("metadata.uid", im.uid())});
@@ -212,12 +216,22 @@ absl::StatusOr<storage::NextVersion> GpuRegistry::ApplyStatusTo(const storage::S
     return nullptr;
   }
   if (auto s = Validate(*next); !s.ok()) return s;
+  if (check) {
+    v1::GpuStatus old_status;
+    if (parsed) {
+      old_status = parsed->status();
+    } else if (!old_status.ParseFromArray(status_bytes.data(), static_cast<int>(status_bytes.size()))) {
+      return absl::InternalError(common::Cat("stored object ", cm.name(), " does not decode"));
+    }
+    if (auto s = check(&old_status, &next->status()); !s.ok()) return s;
+  }
   return next;
 }
 
 absl::StatusOr<storage::NextVersion> GpuRegistry::ApplyStatus(const storage::StoredObject& cur,
-                                                              const v1::Gpu& in) {
-  return ApplyStatusTo(cur, in.metadata(), &in.status(), storage::NewObjectForParse(cur.bytes().size()));
+                                                              const v1::Gpu& in, const StatusCheck& check) {
+  return ApplyStatusTo(cur, in.metadata(), &in.status(), storage::NewObjectForParse(cur.bytes().size()),
+                       check);
 }
 
 void GpuRegistry::Update(const v1::UpdateGpuRequest& req, storage::WriteDone done) {
@@ -240,19 +254,24 @@ absl::StatusOr<storage::ObjectKey> GpuRegistry::StatusWriteKey(const v1::UpdateG
   return key;
 }
 
-void GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::WriteDone done) {
+void GpuRegistry::UpdateStatus(const v1::UpdateGpuStatusRequest& req, storage::WriteDone done,
+                               StatusCheck check) {
   auto key = StatusWriteKey(req);
   if (!key.ok()) return done(key.status());
   store_->UpdateStoredAsync(
-      *key, [this, &req](const storage::StoredObject& cur) { return ApplyStatus(cur, req.gpu()); },
+      *key,
+      [this, &req, check = std::move(check)](const storage::StoredObject& cur) {
+        return ApplyStatus(cur, req.gpu(), check);
+      },
       std::move(done));
 }
 
-void GpuRegistry::UpdateStatus(v1::UpdateGpuStatusRequest* req, storage::WriteDone done) {
+void GpuRegistry::UpdateStatus(v1::UpdateGpuStatusRequest* req, storage::WriteDone done, StatusCheck check) {
   google::protobuf::Arena* arena = req->GetArena();
   const auto& conditions = req->gpu().status().conditions();
   if (arena == nullptr || !std::all_of(conditions.begin(), conditions.end(), am::HasTransitionTime)) {
-    return UpdateStatus(*req, std::move(done));  // copies the status (and fills in transition times)
+    // copies the status (and fills in transition times)
+    return UpdateStatus(*req, std::move(done), std::move(check));
   }
   auto key = StatusWriteKey(*req);
   if (!key.ok()) return done(key.status());
@@ -266,13 +285,13 @@ void GpuRegistry::UpdateStatus(v1::UpdateGpuStatusRequest* req, storage::WriteDo
   next->mutable_status()->Swap(req->mutable_gpu()->mutable_status());
   store_->UpdateStoredAsync(
       *key,
-      [this, req, next](const storage::StoredObject& cur) {
-        return ApplyStatusTo(cur, req->gpu().metadata(), nullptr, storage::NextVersion::Borrow(next));
+      [this, req, next, check = std::move(check)](const storage::StoredObject& cur) {
+        return ApplyStatusTo(cur, req->gpu().metadata(), nullptr, storage::NextVersion::Borrow(next), check);
       },
       std::move(done));
 }
 
-void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done) {
+void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done, StatusCheck check) {
   auto key = KeyFor(req.namespace_(), req.name());
   if (!key.ok()) return done(key.status());
   auto type = am::ParsePatchType(req.patch_type());
@@ -289,8 +308,8 @@ void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done)
   }
   store_->UpdateStoredAsync(
       *key,
-      [this, &req, type = *type,
-       status](const storage::StoredObject& stored) -> absl::StatusOr<storage::NextVersion> {
+      [this, &req, type = *type, status, check = std::move(check)](
+          const storage::StoredObject& stored) -> absl::StatusOr<storage::NextVersion> {
         const storage::ObjectPtr parsed = stored.Object();
         const v1::Gpu& cur = *parsed;
         auto patched = am::ApplyPatch(cur, type, req.data());
@@ -305,12 +324,12 @@ void GpuRegistry::Patch(const v1::PatchGpuRequest& req, storage::WriteDone done)
         if (auto s = CheckRvSyntax(pm.resource_version()); !s.ok()) return s;
         // uid, creationTimestamp and resourceVersion left in the patched object
         // act as preconditions / immutability checks exactly as in an update.
-        return status ? ApplyStatus(stored, *patched) : ApplyMain(cur, *patched);
+        return status ? ApplyStatus(stored, *patched, check) : ApplyMain(cur, *patched);
       },
       std::move(done));
 }
 
-void GpuRegistry::Delete(const v1::DeleteGpuRequest& req, storage::WriteDone done) {
+void GpuRegistry::Delete(const v1::DeleteGpuRequest& req, storage::WriteDone done, StatusCheck check) {
   auto key = KeyFor(req.namespace_(), req.name());
   if (!key.ok()) return done(key.status());
   storage::DeletePreconditions pre;
@@ -320,7 +339,32 @@ void GpuRegistry::Delete(const v1::DeleteGpuRequest& req, storage::WriteDone don
     if (auto s = CheckRvSyntax(p.resource_version()); !s.ok()) return done(s);
     pre.resource_version = p.resource_version();
   }
+  if (check) return DeleteChecked(*std::move(key), std::move(pre), std::move(check), std::move(done), 5);
   store_->DeleteAsync(*key, pre, std::move(done));
+}
+
+void GpuRegistry::DeleteChecked(storage::ObjectKey key, storage::DeletePreconditions pre, StatusCheck check,
+                                storage::WriteDone done, int attempts_left) {
+  auto cur = store_->Get(key, "");
+  if (!cur.ok()) return done(cur.status());
+  const storage::ObjectPtr obj = (*cur)->Object();
+  if (auto s = check(&obj->status(), nullptr); !s.ok()) return done(s);
+  // Delete exactly the version checked. A precondition of the caller's own
+  // stays as given: the store refuses it unless it names this version too.
+  const bool ours = !pre.resource_version.has_value();
+  storage::DeletePreconditions checked = pre;
+  if (ours) checked.resource_version = obj->metadata().resource_version();
+  store_->DeleteAsync(
+      key, checked,
+      [this, key, pre = std::move(pre), check = std::move(check), done = std::move(done), ours,
+       attempts_left](storage::WriteResult r) mutable {
+        // Changed since it was checked: check the new version.
+        if (!r.ok() && ours && r.status().code() == absl::StatusCode::kAborted && attempts_left > 1) {
+          return DeleteChecked(std::move(key), std::move(pre), std::move(check), std::move(done),
+                               attempts_left - 1);
+        }
+        done(std::move(r));
+      });
 }
 
 absl::StatusOr<storage::StoredPtr> GpuRegistry::Create(const v1::CreateGpuRequest& req) {

@@ -17,6 +17,17 @@ grpc::Status Malformed(std::string_view what) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string("malformed ") + std::string(what));
 }
 
+// The object a write request names: (namespace, name).
+std::string_view OrDefault(const std::string& ns) { return ns.empty() ? kDefaultNamespace : ns; }
+template <typename Req>
+std::pair<std::string_view, std::string_view> TargetOf(const Req& req) {
+  if constexpr (requires { req.gpu(); }) {
+    return {OrDefault(req.gpu().metadata().namespace_()), req.gpu().metadata().name()};
+  } else {
+    return {OrDefault(req.namespace_()), req.name()};
+  }
+}
+
 }  // namespace
 
 // Counts the call as in flight from the handler until gRPC is done with it
@@ -113,8 +124,9 @@ class GpuService::WriteCall final : public grpc::ServerUnaryReactor {
   std::optional<google::protobuf::Arena> arena_;
 };
 
-GpuService::GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics, bool read_only)
-    : registry_(std::move(registry)), metrics_(metrics), read_only_(read_only) {}
+GpuService::GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics,
+                       GpuServiceOptions options)
+    : registry_(std::move(registry)), metrics_(metrics), options_(std::move(options)) {}
 
 bool GpuService::BeginCall() {
   absl::MutexLock l(&mu_);
@@ -135,32 +147,67 @@ grpc::ServerUnaryReactor* GpuService::Unary(Handler&& handler) {
 }
 
 template <typename Req, typename Start>
-grpc::ServerUnaryReactor* GpuService::Write(std::string_view verb, const Bytes* raw, Bytes* resp,
+grpc::ServerUnaryReactor* GpuService::Write(Ctx* ctx, std::string_view verb, const Bytes* raw, Bytes* resp,
                                             bool empty_response, Start&& start) {
-  if (read_only_) {
-    return Unary([&] {
-      if (metrics_ != nullptr) metrics_->RecordWrite(verb, grpc::StatusCode::PERMISSION_DENIED);
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          "writes are not allowed on this endpoint: it serves the API read-only");
-    });
-  }
   const bool serving = BeginCall();
   auto* call = new WriteCall(this);
-  if (!serving) {
-    call->Finish(Draining());
-    return call;
-  }
-  auto* req = google::protobuf::Arena::CreateMessage<Req>(call->arena());
-  if (!ParseMessage(*raw, req)) {
-    grpc::Status s = Malformed(Req::descriptor()->name());
+  PeerCredentials peer = options_.peers ? options_.peers->Lookup(ctx->peer()) : PeerCredentials{};
+  auto refuse = [&](grpc::Status s, std::string_view ns, std::string_view name, std::string_view reason) {
     if (metrics_ != nullptr) metrics_->RecordWrite(verb, s.error_code());
+    Report(WriteEvent{peer, verb, ns, name, "", s, reason, options_.read_only});
+    call->Finish(std::move(s));
+    return call;
+  };
+  if (!serving) {  // not counted in writes_total (it never was), but reported
+    const grpc::Status s = Draining();
+    Report(WriteEvent{peer, verb, "", "", "", s, "", options_.read_only});
     call->Finish(s);
     return call;
   }
-  start(*req, [this, call, verb, resp, empty_response](storage::WriteResult r) {
-    call->Finish(FinishWrite(verb, r, resp, empty_response));
-  });
+  auto* req = google::protobuf::Arena::CreateMessage<Req>(call->arena());
+  if (!ParseMessage(*raw, req)) return refuse(Malformed(Req::descriptor()->name()), "", "", "");
+  // Into the request, which lives until the call is done.
+  const auto [ns, name] = TargetOf(*req);
+  if (options_.read_only) {
+    return refuse(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                               "writes are not allowed on this endpoint: it serves the API read-only"),
+                  ns, name, "read_only");
+  }
+  StatusCheck check;
+  if (const AuthorizationPolicy* policy = options_.authorization.get(); policy != nullptr) {
+    if (absl::Status s = AuthorizeWriter(policy->writers, peer); !s.ok()) {
+      return refuse(ToGrpcStatus(s, verb), ns, name, "not_writer");
+    }
+    if (!policy->ownership.empty() && !policy->ownership.IsOperator(peer.uid)) {
+      check = [policy, uid = peer.uid](const v1::GpuStatus* old_status, const v1::GpuStatus* new_status) {
+        return CheckConditionOwnership(policy->ownership, uid, old_status, new_status);
+      };
+    }
+  }
+  const bool checked = static_cast<bool>(check);
+  start(
+      *req,
+      [this, call, verb, resp, empty_response, peer = std::move(peer), ns = ns, name = name,
+       checked](storage::WriteResult r) {
+        grpc::Status s = FinishWrite(verb, r, resp, empty_response);
+        // The registry answers PERMISSION_DENIED only for a StatusCheck.
+        const bool not_owner = checked && s.error_code() == grpc::StatusCode::PERMISSION_DENIED;
+        Report(WriteEvent{peer, verb, r.ok() ? std::string_view((*r)->metadata().namespace_()) : ns,
+                          r.ok() ? std::string_view((*r)->metadata().name()) : name,
+                          r.ok() ? std::string_view((*r)->metadata().resource_version()) : std::string_view(),
+                          s, not_owner ? "not_owner" : "", options_.read_only});
+        call->Finish(std::move(s));
+      },
+      std::move(check));
   return call;
+}
+
+void GpuService::Report(const WriteEvent& event) {
+  if (metrics_ != nullptr && !event.denied_reason.empty()) {
+    metrics_->RecordWriteDenied(event.peer.known ? std::optional<uint32_t>(event.peer.uid) : std::nullopt,
+                                event.denied_reason);
+  }
+  if (options_.observer) options_.observer(event);
 }
 
 void GpuService::CallDone() {
@@ -209,34 +256,40 @@ grpc::Status GpuService::FinishWrite(std::string_view verb, const storage::Write
   return s;
 }
 
-grpc::ServerUnaryReactor* GpuService::CreateGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::CreateGpuRequest>(
-      "create", raw, resp, false,
-      [this](const auto& req, storage::WriteDone done) { registry_->Create(req, std::move(done)); });
+grpc::ServerUnaryReactor* GpuService::CreateGpu(Ctx* ctx, const Bytes* raw, Bytes* resp) {
+  return Write<v1::CreateGpuRequest>(ctx, "create", raw, resp, false,
+                                     [this](const auto& req, storage::WriteDone done, StatusCheck check) {
+                                       registry_->Create(req, std::move(done), std::move(check));
+                                     });
 }
 
-grpc::ServerUnaryReactor* GpuService::UpdateGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::UpdateGpuRequest>(
-      "update", raw, resp, false,
-      [this](const auto& req, storage::WriteDone done) { registry_->Update(req, std::move(done)); });
+grpc::ServerUnaryReactor* GpuService::UpdateGpu(Ctx* ctx, const Bytes* raw, Bytes* resp) {
+  // The main resource: the status is kept, so there is no condition to check.
+  return Write<v1::UpdateGpuRequest>(ctx, "update", raw, resp, false,
+                                     [this](const auto& req, storage::WriteDone done, StatusCheck /*check*/) {
+                                       registry_->Update(req, std::move(done));
+                                     });
 }
 
-grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::UpdateGpuStatusRequest>(
-      "update_status", raw, resp, false,
-      [this](auto& req, storage::WriteDone done) { registry_->UpdateStatus(&req, std::move(done)); });
+grpc::ServerUnaryReactor* GpuService::UpdateGpuStatus(Ctx* ctx, const Bytes* raw, Bytes* resp) {
+  return Write<v1::UpdateGpuStatusRequest>(ctx, "update_status", raw, resp, false,
+                                           [this](auto& req, storage::WriteDone done, StatusCheck check) {
+                                             registry_->UpdateStatus(&req, std::move(done), std::move(check));
+                                           });
 }
 
-grpc::ServerUnaryReactor* GpuService::PatchGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::PatchGpuRequest>(
-      "patch", raw, resp, false,
-      [this](const auto& req, storage::WriteDone done) { registry_->Patch(req, std::move(done)); });
+grpc::ServerUnaryReactor* GpuService::PatchGpu(Ctx* ctx, const Bytes* raw, Bytes* resp) {
+  return Write<v1::PatchGpuRequest>(ctx, "patch", raw, resp, false,
+                                    [this](const auto& req, storage::WriteDone done, StatusCheck check) {
+                                      registry_->Patch(req, std::move(done), std::move(check));
+                                    });
 }
 
-grpc::ServerUnaryReactor* GpuService::DeleteGpu(Ctx* /*ctx*/, const Bytes* raw, Bytes* resp) {
-  return Write<v1::DeleteGpuRequest>(
-      "delete", raw, resp, true,
-      [this](const auto& req, storage::WriteDone done) { registry_->Delete(req, std::move(done)); });
+grpc::ServerUnaryReactor* GpuService::DeleteGpu(Ctx* ctx, const Bytes* raw, Bytes* resp) {
+  return Write<v1::DeleteGpuRequest>(ctx, "delete", raw, resp, true,
+                                     [this](const auto& req, storage::WriteDone done, StatusCheck check) {
+                                       registry_->Delete(req, std::move(done), std::move(check));
+                                     });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GpuService::WatchGpus(Ctx* /*ctx*/, const Bytes* raw) {

@@ -9,7 +9,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "apiserver/authorization.h"
 #include "apiserver/gpu_registry.h"
+#include "apiserver/peer_table.h"
+#include "apiserver/write_observer.h"
 #include "device/v1alpha1/gpu.grpc.pb.h"
 
 namespace deviceapi::apiserver {
@@ -25,11 +28,23 @@ using GpuServiceBase = v1::GpuService::WithRawCallbackMethod_GetGpu<
                 v1::GpuService::WithRawCallbackMethod_DeleteGpu<
                     v1::GpuService::WithRawCallbackMethod_PatchGpu<v1::GpuService::CallbackService>>>>>>>>;
 
+struct GpuServiceOptions {
+  // Answer every write with PERMISSION_DENIED (--read-only-bind-address).
+  bool read_only = false;
+  // The credentials of the connections the calls come in on (see
+  // UnixAcceptor). Null: every peer is unknown.
+  std::shared_ptr<const PeerTable> peers;
+  // Who may write what (authorization.h). Null: every write is allowed (an
+  // in-process server of a test; the server always sets one).
+  std::shared_ptr<const AuthorizationPolicy> authorization;
+  // Told of every write call's outcome (write_observer.h); may be empty.
+  WriteObserver observer;
+};
+
 class GpuService final : public GpuServiceBase {
  public:
-  // `metrics` may be null; it must outlive the service. A `read_only`
-  // service answers every write with PERMISSION_DENIED.
-  GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics, bool read_only = false);
+  // `metrics` may be null; it must outlive the service.
+  GpuService(std::shared_ptr<GpuRegistry> registry, ServerMetrics* metrics, GpuServiceOptions options = {});
 
   using Reactor = grpc::ServerUnaryReactor;
   using Ctx = grpc::CallbackServerContext;
@@ -60,9 +75,13 @@ class GpuService final : public GpuServiceBase {
   // finishes when the registry answers, on whichever thread that is (a
   // durable store answers once the change is synced, so no gRPC thread
   // waits for a sync). `resp` gets the object, or Empty when `empty_response`.
+  // Authorization comes first: the peer must be a writer
+  // (AuthorizeWriter) and `start` gets the StatusCheck of its condition
+  // ownership (empty when nothing is claimed or the peer is an operator).
+  // Every outcome goes to Report().
   template <typename Req, typename Start>
-  grpc::ServerUnaryReactor* Write(std::string_view verb, const Bytes* raw, Bytes* resp, bool empty_response,
-                                  Start&& start);
+  grpc::ServerUnaryReactor* Write(Ctx* ctx, std::string_view verb, const Bytes* raw, Bytes* resp,
+                                  bool empty_response, Start&& start);
   // Counts a call in flight; false when draining (the call is refused).
   bool BeginCall();
   static grpc::Status Draining();
@@ -72,10 +91,12 @@ class GpuService final : public GpuServiceBase {
   // `resp` and records the metric.
   grpc::Status FinishWrite(std::string_view verb, const storage::WriteResult& r, Bytes* resp,
                            bool empty_response);
+  // Counts a denial (metrics) and tells the observer.
+  void Report(const WriteEvent& event);
 
   std::shared_ptr<GpuRegistry> registry_;
   ServerMetrics* metrics_;
-  const bool read_only_;
+  const GpuServiceOptions options_;
 
   absl::Mutex mu_;
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;

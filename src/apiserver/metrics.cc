@@ -72,6 +72,14 @@ ServerMetrics::ServerMetrics()
                   .Name("device_api_server_writes_total")
                   .Help("Total number of write requests by verb and gRPC code.")
                   .Register(*registry_)),
+      writes_denied_(
+          prometheus::BuildCounter()
+              .Name("device_api_server_writes_denied_total")
+              .Help("Total number of writes refused by authorization, by the caller's uid (\"unknown\" "
+                    "when the server has no credentials for the connection) and reason: "
+                    "not_writer (--writer-uids/--writer-gids), not_owner (a provider's "
+                    "condition), read_only (the read-only socket).")
+              .Register(*registry_)),
       events_sent_(prometheus::BuildCounter()
                        .Name("device_api_server_watch_events_sent_total")
                        .Help("Total number of watch events sent to clients, by event type.")
@@ -120,6 +128,13 @@ void ServerMetrics::RecordWrite(std::string_view verb, grpc::StatusCode code) {
     counter = slot;
   }
   counter->Increment();
+}
+
+void ServerMetrics::RecordWriteDenied(std::optional<uint32_t> uid, std::string_view reason) {
+  // Rare (a misconfigured or hostile client): prometheus-cpp's own lookup is enough.
+  writes_denied_
+      .Add({{"uid", uid ? std::to_string(*uid) : std::string("unknown")}, {"reason", std::string(reason)}})
+      .Increment();
 }
 
 void ServerMetrics::RecordWatchEventSent(std::string_view type) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,7 @@ struct StoreGauges {
 // Owns the process-wide metrics registry and the device_api_server_* metrics:
 //   device_api_server_info{version,git_commit,build_date,compiler,platform} 1
 //   device_api_server_writes_total{verb,code}                (counter)
+//   device_api_server_writes_denied_total{uid,reason}        (counter)
 //   device_api_server_watch_events_sent_total{type}          (counter)
 //   device_api_server_watchers_evicted_total                 (counter)
 // and, at scrape time from the StoreGauges provider (left out while none is set):
@@ -57,6 +59,11 @@ class ServerMetrics {
   // One write ("create", "update", "update_status", "delete", ...) that finished with `code`
   // (label value as GrpcCodeName(): "OK", "AlreadyExists", ...).
   void RecordWrite(std::string_view verb, grpc::StatusCode code);
+
+  // One write refused by authorization: `uid` of the caller (nullopt: unknown), `reason`
+  // "not_writer", "not_owner" or "read_only". The uid label's cardinality is the number of
+  // distinct uids that try to write: a node has few.
+  void RecordWriteDenied(std::optional<uint32_t> uid, std::string_view reason);
 
   // One watch event sent to one stream; `type` is "ADDED", "MODIFIED", "DELETED" or "BOOKMARK"
   // (others work too, a little slower). Lock-free for the four known types.
@@ -84,6 +91,7 @@ class ServerMetrics {
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& writes_;
+  prometheus::Family<prometheus::Counter>& writes_denied_;
   prometheus::Family<prometheus::Counter>& events_sent_;
   prometheus::Counter& watchers_evicted_;
   prometheus::Counter& heartbeat_timeouts_;

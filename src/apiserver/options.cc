@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -122,7 +123,46 @@ struct RawFlags {
   std::string watch_history_age;
   std::string watch_bookmark_interval;
   std::string condition_heartbeat_timeout;
+  // The authorization flags: every occurrence, joined with ',' after parsing.
+  std::vector<std::string> writer_uids;
+  std::vector<std::string> writer_gids;
+  std::vector<std::string> provider_uids;
+  std::vector<std::string> provider_conditions;
+  std::vector<std::string> operator_uids;
 };
+
+std::string JoinCommas(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out += ',';
+    out += p;
+  }
+  return out;
+}
+
+// Splits on any of `seps`, trimming blanks and skipping empty items.
+std::vector<std::string_view> SplitItems(std::string_view text, std::string_view seps) {
+  std::vector<std::string_view> out;
+  while (!text.empty()) {
+    const size_t end = text.find_first_of(seps);
+    std::string_view item = text.substr(0, end);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return out;
+}
+
+// A provider id or condition type: no separator characters, no blanks.
+bool IsPlainName(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c == '=' || c == ':' || c == ',' || std::isspace(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -176,6 +216,46 @@ absl::StatusOr<uint32_t> ParseSocketMode(std::string_view text) {
     return absl::InvalidArgumentError(Cat("socket mode \"", text, "\" must be at most 0777"));
   }
   return mode;
+}
+
+absl::StatusOr<std::vector<uint32_t>> ParseIdList(std::string_view text) {
+  std::vector<uint32_t> ids;
+  if (SplitItems(text, ", \t") == std::vector<std::string_view>{"none"}) return ids;
+  for (std::string_view item : SplitItems(text, ", \t")) {
+    uint32_t id = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+    // (uid_t)-1 means "no change" to the kernel and is never a process's id.
+    if (ec != std::errc() || end != item.data() + item.size() || id == UINT32_MAX) {
+      return absl::InvalidArgumentError(
+          Cat("\"", item, "\" is not a numeric id (0..4294967294; names are not looked up)"));
+    }
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+absl::StatusOr<std::map<std::string, std::vector<std::string>>> ParseProviderMap(std::string_view text) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (std::string_view item : SplitItems(text, ", \t")) {
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      return absl::InvalidArgumentError(Cat("\"", item, "\" must be PROVIDER=VALUE[:VALUE...]"));
+    }
+    const std::string_view id = item.substr(0, eq);
+    if (!IsPlainName(id)) {
+      return absl::InvalidArgumentError(
+          Cat("\"", item, "\": the provider id must be non-empty, without '=', ':' or ','"));
+    }
+    std::vector<std::string>& values = out[std::string(id)];
+    const std::vector<std::string_view> parts = SplitItems(item.substr(eq + 1), ":");
+    if (parts.empty()) return absl::InvalidArgumentError(Cat("\"", item, "\": no value after '='"));
+    for (std::string_view v : parts) {
+      if (!IsPlainName(v))
+        return absl::InvalidArgumentError(Cat("\"", item, "\": \"", v, "\" is not a valid value"));
+      if (std::find(values.begin(), values.end(), v) == values.end()) values.emplace_back(v);
+    }
+  }
+  return out;
 }
 
 ServerOptions DefaultServerOptions() {
@@ -238,6 +318,34 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
                      absl::ZeroDuration(), absl::Hours(24));
   CheckAtLeast(errors, "max-objects", o.max_objects, 1);
   CheckAtLeast(errors, "max-conditions", o.max_conditions, 1);
+  for (const auto& [provider, uids] : o.provider_uids) {
+    if (!o.provider_conditions.contains(provider)) {
+      errors.push_back(Cat("--provider-uids names provider \"", provider,
+                           "\" but --provider-conditions does not: give every provider both its uids and its "
+                           "condition types"));
+    }
+    if (uids.empty()) errors.push_back(Cat("--provider-uids gives provider \"", provider, "\" no uid"));
+  }
+  {
+    std::map<std::string, std::string> owner;  // type -> provider
+    for (const auto& [provider, types] : o.provider_conditions) {
+      if (!o.provider_uids.contains(provider)) {
+        errors.push_back(Cat("--provider-conditions names provider \"", provider,
+                             "\" but --provider-uids does not: give every provider both its uids and its "
+                             "condition types"));
+      }
+      if (types.empty()) {
+        errors.push_back(Cat("--provider-conditions gives provider \"", provider, "\" no condition type"));
+      }
+      for (const std::string& type : types) {
+        auto [it, inserted] = owner.emplace(type, provider);
+        if (!inserted && it->second != provider) {
+          errors.push_back(Cat("--provider-conditions: condition type \"", type, "\" is claimed by both \"",
+                               it->second, "\" and \"", provider, "\"; a type has one owner"));
+        }
+      }
+    }
+  }
   CheckAtLeast(errors, "v", o.verbosity, 0);
   if (o.log_format != "text" && o.log_format != "json") {
     errors.push_back(Cat("--log-format must be \"text\" or \"json\", got \"", o.log_format, "\""));
@@ -296,6 +404,30 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
       "mark a condition Unknown when its lastHeartbeatTime is older than this (0 disables)");
   add("max-objects", o.max_objects, "maximum number of stored objects (>= 1)");
   add("max-conditions", o.max_conditions, "maximum conditions per object (>= 1)");
+  // The authorization flags take lists: comma-separated, and the flag may be repeated.
+  auto add_list = [&](std::string_view name, std::vector<std::string>& target, std::string_view help,
+                      std::string_view default_text) {
+    // One value per occurrence (a vector option would otherwise take the following arguments).
+    return add(name, target, help)->allow_extra_args(false)->default_str(std::string(default_text));
+  };
+  CLI::Option* writer_uids_flag = add_list("writer-uids", raw.writer_uids,
+                                           "uids that may write (create, update, patch, delete); numeric, "
+                                           "comma-separated; \"none\": no uid. Reads are "
+                                           "open to anyone who can open a socket",
+                                           "0 and the server's own uid");
+  add_list("writer-gids", raw.writer_gids,
+           "gids that may write: a peer whose gid or supplementary gid is listed; giving the socket's group "
+           "lets everyone who can open the socket write",
+           "none");
+  add_list("provider-uids", raw.provider_uids,
+           "the uids each provider writes as: ID=UID[:UID...][,ID=...], e.g. nvml-provider=0", "none");
+  add_list(
+      "provider-conditions", raw.provider_conditions,
+      "the condition types each provider owns: ID=TYPE[:TYPE...][,ID=...], e.g. nvml-provider=NVMLReady; "
+      "only the provider's uids and --operator-uids may set, change or clear them",
+      "none");
+  add_list("operator-uids", raw.operator_uids,
+           "uids that may set, change and clear every provider's conditions (they must be writers too)", "0");
   app.add_option("-v,--v", o.verbosity, "log verbosity (klog -v)")->envname(EnvVarName("v"));
   add("log-format", o.log_format, "log format: text or json");
   app.add_flag("--version", raw.version, "print version information as JSON and exit");
@@ -356,6 +488,43 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
     o.socket_mode = *mode;
   } else {
     errors.push_back(InvalidFlag("socket-mode", raw.socket_mode, std::string(mode.status().message())));
+  }
+  auto ids = [&](std::string_view flag, const std::vector<std::string>& text, std::vector<uint32_t>& target) {
+    const std::string joined = JoinCommas(text);
+    if (absl::StatusOr<std::vector<uint32_t>> parsed = ParseIdList(joined); parsed.ok()) {
+      target = *std::move(parsed);
+    } else {
+      errors.push_back(InvalidFlag(flag, joined, std::string(parsed.status().message())));
+    }
+  };
+  if (writer_uids_flag->count() > 0) {
+    o.writer_uids.emplace();
+    ids("writer-uids", raw.writer_uids, *o.writer_uids);
+  }
+  ids("writer-gids", raw.writer_gids, o.writer_gids);
+  if (!raw.operator_uids.empty()) ids("operator-uids", raw.operator_uids, o.operator_uids);
+  if (auto m = ParseProviderMap(JoinCommas(raw.provider_uids)); m.ok()) {
+    for (const auto& [provider, values] : *m) {
+      std::vector<uint32_t>& uids = o.provider_uids[provider];
+      for (const std::string& v : values) {
+        if (auto one = ParseIdList(v); one.ok()) {
+          uids.insert(uids.end(), one->begin(), one->end());
+        } else {
+          errors.push_back(
+              InvalidFlag("provider-uids", JoinCommas(raw.provider_uids),
+                          Cat("provider \"", provider, "\": ", std::string(one.status().message()))));
+        }
+      }
+    }
+  } else {
+    errors.push_back(
+        InvalidFlag("provider-uids", JoinCommas(raw.provider_uids), std::string(m.status().message())));
+  }
+  if (auto m = ParseProviderMap(JoinCommas(raw.provider_conditions)); m.ok()) {
+    o.provider_conditions = *std::move(m);
+  } else {
+    errors.push_back(InvalidFlag("provider-conditions", JoinCommas(raw.provider_conditions),
+                                 std::string(m.status().message())));
   }
   o.hostname = raw.hostname_override.empty() ? DefaultHostname() : ToLower(raw.hostname_override);
   {

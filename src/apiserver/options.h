@@ -7,10 +7,13 @@
 #define DEVICEAPI_APISERVER_OPTIONS_H_
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -73,6 +76,20 @@ struct ServerOptions {
   int64_t max_objects = 4096;  // --max-objects, >= 1
   int max_conditions = 64;     // --max-conditions, >= 1
 
+  // Who may write (see authorization.h). Reads are open to anyone who can open a socket.
+  // --writer-uids: peers whose uid is listed may write. nullopt: root and the server's own euid;
+  // "none": no uid (only --writer-gids).
+  std::optional<std::vector<uint32_t>> writer_uids;
+  // --writer-gids: peers whose gid or a supplementary gid is listed may write.
+  std::vector<uint32_t> writer_gids;
+  // --provider-uids (ID=UID[:UID...],...) and --provider-conditions (ID=TYPE[:TYPE...],...):
+  // the condition types each provider owns and the uids it writes as. Every provider named in one
+  // must be named in the other; a type has at most one owner.
+  std::map<std::string, std::vector<uint32_t>> provider_uids;
+  std::map<std::string, std::vector<std::string>> provider_conditions;
+  // --operator-uids: may add, change and remove every provider's conditions.
+  std::vector<uint32_t> operator_uids = {0};
+
   int verbosity = 0;                // -v / --v, >= 0
   std::string log_format = "text";  // --log-format: "text" or "json"
 };
@@ -117,6 +134,13 @@ using common::ParseHostPort;  // common/host_port.h
 // Parses "unix://<absolute path>" into the path. INVALID_ARGUMENT unless the path is absolute,
 // has no trailing '/', and fits in sockaddr_un (at most 107 bytes).
 absl::StatusOr<std::string> ParseUnixBindAddress(std::string_view address);
+
+// Parses a list of numeric ids: "0,65534" (also space-separated; empty items are skipped);
+// "none" is the empty list.
+absl::StatusOr<std::vector<uint32_t>> ParseIdList(std::string_view text);
+
+// Parses "ID=V[:V...][,ID=V...]" into a map; an ID given twice gets the union of its values.
+absl::StatusOr<std::map<std::string, std::vector<std::string>>> ParseProviderMap(std::string_view text);
 
 // Parses an octal file mode ("0660", "660", "0o660"), at most 0777.
 absl::StatusOr<uint32_t> ParseSocketMode(std::string_view text);

@@ -13,12 +13,16 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "apiserver/authorization.h"
+#include "apiserver/fd_window.h"
 #include "apiserver/gpu_registry.h"
 #include "apiserver/gpu_service.h"
 #include "apiserver/grpc_metrics.h"
 #include "apiserver/heartbeat_monitor.h"
 #include "apiserver/metrics.h"
+#include "apiserver/peer_table.h"
 #include "apiserver/reflection_service.h"
+#include "apiserver/unix_acceptor.h"
 #include "common/strings.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
@@ -155,7 +159,16 @@ absl::Status DeviceApiServer::Init() {
   ro.limits.max_conditions = static_cast<size_t>(options_.max_conditions);
   ro.max_patch_bytes = static_cast<size_t>(options_.max_recv_msg_size);
   registry_ = std::make_shared<GpuRegistry>(store_, ro);
-  service_ = std::make_unique<GpuService>(registry_, metrics_.get());
+  peers_ = std::make_shared<PeerTable>();
+  fd_window_ = FdWindow::ForProcess();
+  acceptor_ = std::make_unique<UnixAcceptor>(peers_, fd_window_);
+  auto policy = std::make_shared<const AuthorizationPolicy>(PolicyFromOptions(options_, ::geteuid()));
+  {
+    GpuServiceOptions so;
+    so.peers = peers_;
+    so.authorization = policy;
+    service_ = std::make_unique<GpuService>(registry_, metrics_.get(), std::move(so));
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   // Links the grpc.health.v1 descriptors so reflection can describe the
@@ -177,14 +190,15 @@ absl::Status DeviceApiServer::Init() {
     unused_cqs_.push_back(b.AddCompletionQueue(/*is_frequently_polled=*/true));
   };
 
-  // The API socket, and optionally a read-only twin for consumers.
+  // The API socket, and optionally a read-only twin for consumers. The
+  // servers listen on no port of their own: acceptor_ hands them their
+  // connections.
   auto serve_socket = [&](const std::string& path,
                           grpc::Service* service) -> absl::StatusOr<std::unique_ptr<grpc::Server>> {
     if (auto s = PrepareSocketPath(path); !s.ok()) return s;
     grpc::ServerBuilder b;
     ApplyCommonArgs(b, options_);
     keep_sync_threads_off_sockets(b);
-    b.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
     b.RegisterService(service);
     b.RegisterService(socket_reflection_.get());
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
@@ -194,20 +208,28 @@ absl::Status DeviceApiServer::Init() {
     if (!server) return absl::UnavailableError(absl::StrCat("cannot listen on unix://", path));
     // The default health service answers SERVING for "" until told otherwise.
     MarkNotServing(server.get());
-    if (::chmod(path.c_str(), options_.socket_mode) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": ", common::ErrnoString(errno)));
-    }
+    if (auto s = acceptor_->Listen(path, options_.socket_mode, server.get()); !s.ok()) return s;
     return server;
   };
   auto api = serve_socket(options_.socket_path, service_.get());
   if (!api.ok()) return api.status();
   api_server_ = std::move(*api);
   if (!options_.read_only_socket_path.empty()) {
-    read_only_service_ = std::make_unique<GpuService>(registry_, metrics_.get(), /*read_only=*/true);
+    GpuServiceOptions so;
+    so.read_only = true;
+    so.peers = peers_;
+    read_only_service_ = std::make_unique<GpuService>(registry_, metrics_.get(), std::move(so));
     auto ro = serve_socket(options_.read_only_socket_path, read_only_service_.get());
     if (!ro.ok()) return ro.status();
     read_only_server_ = std::move(*ro);
   }
+  if (auto s = acceptor_->Start(); !s.ok()) return s;
+  spdlog::info(
+      "writers: --writer-uids {} --writer-gids {}; {} condition type(s) owned by providers, "
+      "--operator-uids {}; descriptors of connections from [{}, {})",
+      FormatIds(policy->writers.uids), FormatIds(policy->writers.gids),
+      policy->ownership.owner_of_type.size(), FormatIds(policy->ownership.operator_uids), fd_window_->base(),
+      fd_window_->base() + fd_window_->size());
   {
     grpc::ServerBuilder b;
     ApplyCommonArgs(b, options_);
@@ -295,6 +317,8 @@ void DeviceApiServer::Shutdown() {
     absl::SleepFor(options_.shutdown_delay);
   }
   const absl::Time deadline = absl::Now() + options_.shutdown_grace_period;
+  // No new connections (they are refused): the accept loop stops first.
+  if (acceptor_) acceptor_->Stop();
   // New unary calls are refused with UNAVAILABLE from here on; open watches
   // end with UNAVAILABLE so clients resume elsewhere.
   heartbeats_.reset();  // no more server-side writes

@@ -28,6 +28,9 @@ namespace deviceapi::apiserver {
 class GpuService;
 class ReflectionService;
 class HeartbeatMonitor;
+class PeerTable;
+class FdWindow;
+class UnixAcceptor;
 class GpuRegistry;
 class GrpcServerMetrics;
 class ServerMetrics;
@@ -44,7 +47,7 @@ class DeviceApiServer {
   ~DeviceApiServer();
 
   // The graceful sequence: health NOT_SERVING, wait --shutdown-delay, stop
-  // accepting calls, end open watches with UNAVAILABLE, let in-flight unary
+  // accepting connections and calls, end open watches with UNAVAILABLE, let in-flight unary
   // calls finish within --shutdown-grace-period (then cancel them), stop the
   // probe servers and remove the socket. Idempotent; blocks until done.
   void Shutdown();
@@ -80,6 +83,12 @@ class DeviceApiServer {
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> unused_cqs_;
   std::unique_ptr<grpc::Server> api_server_;
   std::unique_ptr<grpc::Server> read_only_server_;
+  // Accepts the Unix sockets' connections and hands them to the two servers
+  // above, recording each peer's credentials in peers_ (unix_acceptor.h).
+  // Declared after the servers: destroyed (stopped) before them.
+  std::shared_ptr<PeerTable> peers_;
+  std::shared_ptr<FdWindow> fd_window_;
+  std::unique_ptr<UnixAcceptor> acceptor_;
   std::unique_ptr<grpc::Server> health_server_;
   std::unique_ptr<observability::HttpServer> http_;
   std::unique_ptr<HeartbeatMonitor> heartbeats_;

@@ -325,3 +325,93 @@ TEST(ParseHostPortTest, Forms) {
 
 }  // namespace
 }  // namespace deviceapi::apiserver
+
+namespace deviceapi::apiserver {
+namespace {
+
+// Authorization flags: unset --writer-uids stays unset (root and the server's uid), the rest
+// default to no gids, no providers and operator root.
+TEST(AuthorizationFlagsTest, Defaults) {
+  absl::StatusOr<ParseResult> r = Parse({});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->options.writer_uids.has_value());
+  EXPECT_TRUE(r->options.writer_gids.empty());
+  EXPECT_TRUE(r->options.provider_uids.empty());
+  EXPECT_TRUE(r->options.provider_conditions.empty());
+  EXPECT_EQ(r->options.operator_uids, std::vector<uint32_t>{0});
+}
+
+// Lists are comma-separated and the flags may be repeated; providers map ID=V:V.
+TEST(AuthorizationFlagsTest, ParsesLists) {
+  absl::StatusOr<ParseResult> r = Parse({"--writer-uids=0,65534", "--writer-uids", "1000", "--writer-gids=44",
+                                         "--provider-uids=nvml-provider=0:65534,dcgm=1000",
+                                         "--provider-conditions", "nvml-provider=NVMLReady:XidFree",
+                                         "--provider-conditions=dcgm=DCGMHealthy", "--operator-uids=0,7"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ServerOptions& o = r->options;
+  EXPECT_EQ(o.writer_uids, (std::vector<uint32_t>{0, 65534, 1000}));
+  EXPECT_EQ(o.writer_gids, std::vector<uint32_t>{44});
+  EXPECT_EQ(o.provider_uids.at("nvml-provider"), (std::vector<uint32_t>{0, 65534}));
+  EXPECT_EQ(o.provider_uids.at("dcgm"), std::vector<uint32_t>{1000});
+  EXPECT_EQ(o.provider_conditions.at("nvml-provider"), (std::vector<std::string>{"NVMLReady", "XidFree"}));
+  EXPECT_EQ(o.provider_conditions.at("dcgm"), std::vector<std::string>{"DCGMHealthy"});
+  EXPECT_EQ(o.operator_uids, (std::vector<uint32_t>{0, 7}));
+}
+
+// --writer-uids=none means no uid writes (only --writer-gids).
+TEST(AuthorizationFlagsTest, NoWriterUids) {
+  absl::StatusOr<ParseResult> r = Parse({"--writer-uids=none", "--writer-gids=44"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->options.writer_uids.has_value());
+  EXPECT_TRUE(r->options.writer_uids->empty());
+}
+
+// The environment sets them like every flag.
+TEST(AuthorizationFlagsTest, Environment) {
+  ScopedEnv uids("DEVICE_API_SERVER_WRITER_UIDS", "5,6");
+  ScopedEnv pu("DEVICE_API_SERVER_PROVIDER_UIDS", "a=5,b=6");
+  ScopedEnv pc("DEVICE_API_SERVER_PROVIDER_CONDITIONS", "a=AReady,b=BReady");
+  absl::StatusOr<ParseResult> r = Parse({});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.writer_uids, (std::vector<uint32_t>{5, 6}));
+  EXPECT_EQ(r->options.provider_uids.size(), 2u);
+  EXPECT_EQ(r->options.provider_conditions.at("b"), std::vector<std::string>{"BReady"});
+}
+
+// Bad values name the flag.
+TEST(AuthorizationFlagsTest, BadValues) {
+  EXPECT_THAT(
+      ParseError({"--writer-uids=root"}),
+      HasSubstr("invalid argument \"root\" for \"--writer-uids\" flag: \"root\" is not a numeric id"));
+  EXPECT_THAT(ParseError({"--writer-gids=-1"}), HasSubstr("--writer-gids"));
+  EXPECT_THAT(ParseError({"--operator-uids=4294967295"}), HasSubstr("--operator-uids"));
+  EXPECT_THAT(ParseError({"--provider-uids=nvml", "--provider-conditions=nvml=X"}),
+              HasSubstr("\"nvml\" must be PROVIDER=VALUE"));
+  EXPECT_THAT(ParseError({"--provider-uids=nvml=x", "--provider-conditions=nvml=X"}),
+              HasSubstr("--provider-uids"));
+  EXPECT_THAT(ParseError({"--provider-uids==0", "--provider-conditions=nvml=X"}), HasSubstr("provider id"));
+}
+
+// A provider needs both its uids and its types; a type has one owner.
+TEST(AuthorizationFlagsTest, ProvidersMustBeConsistent) {
+  EXPECT_THAT(ParseError({"--provider-uids=nvml=0"}),
+              HasSubstr("--provider-uids names provider \"nvml\" but --provider-conditions does not"));
+  EXPECT_THAT(ParseError({"--provider-conditions=nvml=NVMLReady"}),
+              HasSubstr("--provider-conditions names provider \"nvml\" but --provider-uids does not"));
+  EXPECT_THAT(ParseError({"--provider-uids=a=1,b=2", "--provider-conditions=a=Ready,b=Ready"}),
+              HasSubstr("condition type \"Ready\" is claimed by both \"a\" and \"b\""));
+}
+
+// --help lists the new flags with their defaults.
+TEST(AuthorizationFlagsTest, Help) {
+  std::ostringstream out;
+  ASSERT_TRUE(Parse({"--help"}, &out).ok());
+  for (const char* flag :
+       {"--writer-uids", "--writer-gids", "--provider-uids", "--provider-conditions", "--operator-uids",
+        "DEVICE_API_SERVER_WRITER_UIDS", "0 and the server's own uid"}) {
+    EXPECT_THAT(out.str(), HasSubstr(flag));
+  }
+}
+
+}  // namespace
+}  // namespace deviceapi::apiserver
