@@ -137,13 +137,13 @@ std::string AuditLog::FormatRecord(const AuditRecord& r) {
   return line;
 }
 
-void AuditLog::Record(const AuditRecord& record) {
+bool AuditLog::Record(const AuditRecord& record) {
   std::string line;
   try {
     line = FormatRecord(record);
   } catch (...) {  // bad_alloc; dump() itself does not throw in replace mode
     records_dropped_.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   const auto len = static_cast<int64_t>(line.size());
   absl::MutexLock lock(&mu_);
@@ -152,7 +152,7 @@ void AuditLog::Record(const AuditRecord& record) {
   if (WriteLocked(line)) {
     size_ += len;
     records_written_.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return true;
   }
   const int err = errno;
   records_dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -165,6 +165,7 @@ void AuditLog::Record(const AuditRecord& record) {
     dropped_since_log_ = 0;
     next_drop_log_ = now + kDropLogInterval;
   }
+  return false;
 }
 
 bool AuditLog::WriteLocked(const std::string& line) {

@@ -6,15 +6,15 @@
 // order; new keys may be added at the end, existing ones never change meaning):
 //   {"time":"2026-12-06T06:30:00.123456Z","uid":1000,"gid":1000,"pid":4242,"socket":"api",
 //    "verb":"update_status","namespace":"default","name":"gpu-0","resourceVersion":"42",
-//    "code":"PERMISSION_DENIED","message":"..."}
+//    "code":"PermissionDenied","message":"..."}
 //   time             string  when the write finished: RFC 3339, UTC, always 6 fractional digits
 //   uid, gid, pid    number  peer credentials of the caller (SO_PEERCRED); -1 when unknown
 //   socket           string  listener the request came in on: "api" or "read-only"
 //   verb             string  create | update | update_status | patch | delete
 //   namespace, name  string  the object written (as the request named it; may be empty)
 //   resourceVersion  string  the object's resourceVersion after the write; "" when it failed
-//   code             string  gRPC status code name: OK, PERMISSION_DENIED, ABORTED, NOT_FOUND, ...
-//   message          string  the error message; "" for OK; cut to 4096 bytes (then ends "...")
+//   code             string  gRPC status code name as in the metrics: OK, PermissionDenied, Aborted,
+//   NotFound, ... message          string  the error message; "" for OK; cut to 4096 bytes (then ends "...")
 // Strings are JSON-escaped: quotes, backslashes and control characters (as \n, \t, \u0001, ...), so
 // a record never spans lines; invalid UTF-8 is replaced by U+FFFD. Non-ASCII UTF-8 is kept as is.
 //
@@ -59,8 +59,8 @@ struct AuditRecord {
   std::string verb;                      // create, update, update_status, patch, delete
   std::string namespace_, name;          // the object
   std::string resource_version;          // the object's RV after the write (empty when it failed)
-  std::string code;                      // gRPC code name: OK, PERMISSION_DENIED, ABORTED, ...
-  std::string message;                   // error message (empty for OK)
+  std::string code;     // gRPC code name as in the metrics (GrpcCodeName): OK, PermissionDenied, Aborted, ...
+  std::string message;  // error message (empty for OK)
 };
 
 struct AuditLogOptions {
@@ -88,7 +88,8 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   // Appends one line for `record`. Thread-safe; never throws, never fails (see the header comment).
-  void Record(const AuditRecord& record) ABSL_LOCKS_EXCLUDED(mu_);
+  // True when the line was written; false when it was dropped (counted, logged at most once a minute).
+  bool Record(const AuditRecord& record) ABSL_LOCKS_EXCLUDED(mu_);
 
   // fdatasync(2)s the current file: records before this call survive a power loss. Thread-safe.
   absl::Status Flush() ABSL_LOCKS_EXCLUDED(mu_);

@@ -80,6 +80,13 @@ ServerMetrics::ServerMetrics()
                     "not_writer (--writer-uids/--writer-gids), not_owner (a provider's "
                     "condition), read_only (the read-only socket).")
               .Register(*registry_)),
+      audit_records_(prometheus::BuildCounter()
+                         .Name("device_api_server_audit_records_total")
+                         .Help("Total number of audit records (--audit-log) by result: written, or dropped "
+                               "because writing the file failed.")
+                         .Register(*registry_)),
+      audit_written_(&audit_records_.Add({{"result", "written"}})),
+      audit_dropped_(&audit_records_.Add({{"result", "dropped"}})),
       events_sent_(prometheus::BuildCounter()
                        .Name("device_api_server_watch_events_sent_total")
                        .Help("Total number of watch events sent to clients, by event type.")
@@ -136,6 +143,8 @@ void ServerMetrics::RecordWriteDenied(std::optional<uint32_t> uid, std::string_v
       .Add({{"uid", uid ? std::to_string(*uid) : std::string("unknown")}, {"reason", std::string(reason)}})
       .Increment();
 }
+
+void ServerMetrics::RecordAudit(bool written) { (written ? audit_written_ : audit_dropped_)->Increment(); }
 
 void ServerMetrics::RecordWatchEventSent(std::string_view type) {
   for (size_t i = 0; i < kEventTypes.size(); ++i) {

@@ -37,6 +37,7 @@ struct StoreGauges {
 //   device_api_server_info{version,git_commit,build_date,compiler,platform} 1
 //   device_api_server_writes_total{verb,code}                (counter)
 //   device_api_server_writes_denied_total{uid,reason}        (counter)
+//   device_api_server_audit_records_total{result}            (counter; with --audit-log)
 //   device_api_server_watch_events_sent_total{type}          (counter)
 //   device_api_server_watchers_evicted_total                 (counter)
 // and, at scrape time from the StoreGauges provider (left out while none is set):
@@ -65,6 +66,9 @@ class ServerMetrics {
   // distinct uids that try to write: a node has few.
   void RecordWriteDenied(std::optional<uint32_t> uid, std::string_view reason);
 
+  // One audit record (--audit-log): written, or dropped because the write to the file failed.
+  void RecordAudit(bool written);
+
   // One watch event sent to one stream; `type` is "ADDED", "MODIFIED", "DELETED" or "BOOKMARK"
   // (others work too, a little slower). Lock-free for the four known types.
   void RecordWatchEventSent(std::string_view type);
@@ -92,6 +96,9 @@ class ServerMetrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& writes_;
   prometheus::Family<prometheus::Counter>& writes_denied_;
+  prometheus::Family<prometheus::Counter>& audit_records_;
+  prometheus::Counter* audit_written_;
+  prometheus::Counter* audit_dropped_;
   prometheus::Family<prometheus::Counter>& events_sent_;
   prometheus::Counter& watchers_evicted_;
   prometheus::Counter& heartbeat_timeouts_;

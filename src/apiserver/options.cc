@@ -318,6 +318,13 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
                      absl::ZeroDuration(), absl::Hours(24));
   CheckAtLeast(errors, "max-objects", o.max_objects, 1);
   CheckAtLeast(errors, "max-conditions", o.max_conditions, 1);
+  CheckAtLeast(errors, "audit-log-max-size", o.audit_log_max_size, 4096);
+  if (o.audit_log_max_backups < 0 || o.audit_log_max_backups > 100) {
+    errors.push_back(Cat("--audit-log-max-backups must be in 0..100, got ", o.audit_log_max_backups));
+  }
+  if (!o.audit_log_path.empty() && o.audit_log_path.front() != '/') {
+    errors.push_back(Cat("--audit-log must be an absolute path, got \"", o.audit_log_path, "\""));
+  }
   for (const auto& [provider, uids] : o.provider_uids) {
     if (!o.provider_conditions.contains(provider)) {
       errors.push_back(Cat("--provider-uids names provider \"", provider,
@@ -428,6 +435,13 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
       "none");
   add_list("operator-uids", raw.operator_uids,
            "uids that may set, change and clear every provider's conditions (they must be writers too)", "0");
+  add("audit-log", o.audit_log_path,
+      "append every write attempt (peer uid/gid/pid, verb, object, resourceVersion, result) to this file "
+      "as JSON lines; empty: no audit log");
+  add("audit-log-max-size", o.audit_log_max_size,
+      "rotate the audit log before it passes this many bytes (>= 4096)");
+  add("audit-log-max-backups", o.audit_log_max_backups,
+      "rotated audit logs kept as <file>.1 .. <file>.N (0..100; 0: the file is truncated instead)");
   app.add_option("-v,--v", o.verbosity, "log verbosity (klog -v)")->envname(EnvVarName("v"));
   add("log-format", o.log_format, "log format: text or json");
   app.add_flag("--version", raw.version, "print version information as JSON and exit");

@@ -90,6 +90,11 @@ struct ServerOptions {
   // --operator-uids: may add, change and remove every provider's conditions.
   std::vector<uint32_t> operator_uids = {0};
 
+  // --audit-log: every write attempt as a JSON line (audit_log.h); empty: off.
+  std::string audit_log_path;
+  int64_t audit_log_max_size = 10 * 1024 * 1024;  // --audit-log-max-size, bytes, >= 4096
+  int audit_log_max_backups = 3;                  // --audit-log-max-backups, 0..100
+
   int verbosity = 0;                // -v / --v, >= 0
   std::string log_format = "text";  // --log-format: "text" or "json"
 };

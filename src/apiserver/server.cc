@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "apiserver/audit_log.h"
 #include "apiserver/authorization.h"
 #include "apiserver/fd_window.h"
 #include "apiserver/gpu_registry.h"
@@ -164,9 +165,41 @@ absl::Status DeviceApiServer::Init() {
   acceptor_ = std::make_unique<UnixAcceptor>(peers_, fd_window_);
   auto policy = std::make_shared<const AuthorizationPolicy>(PolicyFromOptions(options_, ::geteuid()));
   {
+    AuditLogOptions ao;
+    ao.path = options_.audit_log_path;
+    ao.max_size_bytes = options_.audit_log_max_size;
+    ao.max_backups = options_.audit_log_max_backups;
+    auto audit = AuditLog::Open(ao);
+    if (!audit.ok()) return audit.status();
+    audit_ = std::move(*audit);  // null when --audit-log is empty
+  }
+  WriteObserver audit_observer;
+  if (audit_) {
+    std::weak_ptr<ServerMetrics> wm = metrics_;
+    audit_observer = [audit = audit_, wm](const WriteEvent& e) {
+      AuditRecord r;
+      r.time = absl::Now();
+      if (e.peer.known) {
+        r.uid = e.peer.uid;
+        r.gid = e.peer.gid;
+        r.pid = e.peer.pid;
+      }
+      r.socket = e.read_only_endpoint ? "read-only" : "api";
+      r.verb = std::string(e.verb);
+      r.namespace_ = std::string(e.ns);
+      r.name = std::string(e.name);
+      r.resource_version = std::string(e.resource_version);
+      r.code = GrpcCodeName(e.status.error_code());
+      r.message = e.status.error_message();
+      const bool written = audit->Record(r);
+      if (auto m = wm.lock()) m->RecordAudit(written);
+    };
+  }
+  {
     GpuServiceOptions so;
     so.peers = peers_;
     so.authorization = policy;
+    so.observer = audit_observer;
     service_ = std::make_unique<GpuService>(registry_, metrics_.get(), std::move(so));
   }
 
@@ -218,6 +251,7 @@ absl::Status DeviceApiServer::Init() {
     GpuServiceOptions so;
     so.read_only = true;
     so.peers = peers_;
+    so.observer = audit_observer;
     read_only_service_ = std::make_unique<GpuService>(registry_, metrics_.get(), std::move(so));
     auto ro = serve_socket(options_.read_only_socket_path, read_only_service_.get());
     if (!ro.ok()) return ro.status();

@@ -27,6 +27,7 @@ namespace deviceapi::apiserver {
 
 class GpuService;
 class ReflectionService;
+class AuditLog;
 class HeartbeatMonitor;
 class PeerTable;
 class FdWindow;
@@ -87,6 +88,7 @@ class DeviceApiServer {
   // above, recording each peer's credentials in peers_ (unix_acceptor.h).
   // Declared after the servers: destroyed (stopped) before them.
   std::shared_ptr<PeerTable> peers_;
+  std::shared_ptr<AuditLog> audit_;  // --audit-log; null when off
   std::shared_ptr<FdWindow> fd_window_;
   std::unique_ptr<UnixAcceptor> acceptor_;
   std::unique_ptr<grpc::Server> health_server_;

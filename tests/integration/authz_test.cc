@@ -14,6 +14,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -203,6 +204,71 @@ TEST_F(AuthzTest, ProviderOwnsItsConditions) {
 }
 
 // Inconsistent provider flags stop the binary at start-up with a one-line error naming the flag.
+// --audit-log: every write attempt, allowed or refused, on either socket, is one JSON line with the
+// caller's uid/gid/pid, the verb, the object, the resulting resourceVersion and the code; reads are
+// not audited. The records are counted in device_api_server_audit_records_total.
+TEST_F(AuthzTest, AuditLogHoldsEveryWriteAttempt) {
+  const std::string log = dir_.File("audit/audit.log");
+  ASSERT_EQ(::mkdir(dir_.File("audit").c_str(), 0750), 0);
+  StartServer({"--audit-log=" + log});
+  ASSERT_EQ(One("", "create:gpu-a").code, kOk);
+  ASSERT_EQ(One("", "list").code, kOk);
+  ASSERT_EQ(One("12345:12345", "set:gpu-a:XReady:True").code, kDenied);
+  ASSERT_EQ(One("", "set:gpu-a:XReady:True").code, kOk);
+  ASSERT_EQ(One("12345:12345", "delete:gpu-a", "unix://" + dir_.File("ro.sock")).code, kDenied);
+  ASSERT_EQ(One("", "delete:gpu-a").code, kOk);
+
+  std::vector<nlohmann::json> lines;
+  for (absl::string_view line : absl::StrSplit(ReadFile(log), '\n', absl::SkipEmpty())) {
+    lines.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(lines.size(), 5u) << ReadFile(log);  // four writes and the refused delete; no read
+  struct Want {
+    int64_t uid;
+    const char* socket;
+    const char* verb;
+    const char* code;
+    bool has_rv;
+  };
+  const Want want[] = {{0, "api", "create", "OK", true},
+                       {12345, "api", "update_status", "PermissionDenied", false},
+                       {0, "api", "update_status", "OK", true},
+                       {12345, "read-only", "delete", "PermissionDenied", false},
+                       {0, "api", "delete", "OK", true}};
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const nlohmann::json& j = lines[i];
+    SCOPED_TRACE(j.dump());
+    EXPECT_EQ(j.at("uid").get<int64_t>(), want[i].uid);
+    EXPECT_EQ(j.at("gid").get<int64_t>(), want[i].uid);
+    EXPECT_GT(j.at("pid").get<int64_t>(), 0);
+    EXPECT_EQ(j.at("socket"), want[i].socket);
+    EXPECT_EQ(j.at("verb"), want[i].verb);
+    EXPECT_EQ(j.at("namespace"), "default");
+    EXPECT_EQ(j.at("name"), "gpu-a");
+    EXPECT_EQ(j.at("code"), want[i].code);
+    EXPECT_EQ(!j.at("resourceVersion").get<std::string>().empty(), want[i].has_rv);
+    EXPECT_EQ(j.at("message").get<std::string>().empty(), std::string(want[i].code) == "OK");
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(log.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const HttpResponse m = HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(m.body, HasSubstr("device_api_server_audit_records_total{result=\"written\"} 5"));
+}
+
+// An audit log the server must not write through (a symlink) stops start-up with the reason.
+TEST_F(AuthzTest, AuditLogThroughASymlinkIsRefused) {
+  ASSERT_EQ(::symlink(dir_.File("elsewhere").c_str(), dir_.File("audit.log").c_str()), 0);
+  ServerProcess::Config config;
+  config.extra_args = {"--audit-log=" + dir_.File("audit.log")};
+  auto server = ServerProcess::Spawn(dir_, config, PickFreePort(), PickFreePort());
+  ASSERT_NE(server, nullptr);
+  const ExitInfo e = server->process().WaitFor(kExitDeadline);
+  EXPECT_TRUE(e.exited && e.exit_code != 0) << e.ToString();
+  EXPECT_THAT(server->Log(), HasSubstr("--audit-log=" + dir_.File("audit.log")));
+  EXPECT_THAT(server->Log(), HasSubstr("symlink"));
+}
+
 TEST(AuthzFlagsTest, InconsistentProvidersAreRejected) {
   TempDir dir;
   const CommandResult r = RunCommand(
