@@ -66,6 +66,26 @@ function datastoreEndpoint(ds) {
   }
 }
 
+// The server's audit and authorization flags: the audit log when auditLog.enabled; each
+// authorization value only when set (else the binary's default); providers in key order.
+function securityArgs(V) {
+  const out = [];
+  const a = V.auditLog;
+  if (a.enabled) {
+    out.push(`--audit-log=${a.hostPath.replace(/\/+$/, '')}/${a.fileName}`, `--audit-log-max-size=${a.maxSize}`, `--audit-log-max-backups=${a.maxBackups}`);
+  }
+  const z = V.authorization;
+  if (z.writerUids.length) out.push(`--writer-uids=${z.writerUids.join(',')}`);
+  if (z.writerGids.length) out.push(`--writer-gids=${z.writerGids.join(',')}`);
+  if (z.operatorUids.length) out.push(`--operator-uids=${z.operatorUids.join(',')}`);
+  const ids = Object.keys(z.providers).sort();
+  if (ids.length) {
+    out.push(`--provider-uids=${ids.map((id) => `${id}=${z.providers[id].uids.join(':')}`).join(',')}`);
+    out.push(`--provider-conditions=${ids.map((id) => `${id}=${z.providers[id].conditions.join(':')}`).join(',')}`);
+  }
+  return out;
+}
+
 const IANA_SVC_NAME = /^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$/;
 
 function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
@@ -143,9 +163,21 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
     for (const a of [
       '--bind-address=unix:///var/run/nvidia-device-api/device-api.sock',
       '--datastore-endpoint=sqlite:///var/lib/nvidia-device-api/state.db',
+      // The audit log: off in the binary, on in the chart.
+      '--audit-log=/var/log/nvidia-device-api/audit.log',
+      '--audit-log-max-size=10485760',
+      '--audit-log-max-backups=3',
     ]) {
       if (!(server.args || []).includes(a)) problem(`defaults: device-api-server args lack ${a}`);
     }
+    // Authorization: the binary's defaults (no flag), no read-only socket.
+    for (const a of server.args || []) {
+      if (/^--(writer-uids|writer-gids|operator-uids|provider-uids|provider-conditions|read-only-bind-address)=/.test(a)) {
+        problem(`defaults: device-api-server has ${a}, want the binary's default`);
+      }
+    }
+    const audit = (ds.spec.template.spec.volumes || []).find((v) => v.name === 'audit-log');
+    if (!audit || !audit.hostPath || audit.hostPath.path !== '/var/log/nvidia-device-api') problem('defaults: no audit-log hostPath volume /var/log/nvidia-device-api');
     if (ds.spec.template.spec.terminationGracePeriodSeconds !== 35) problem('defaults: terminationGracePeriodSeconds is not 5 + 25 + 5 = 35');
     if (!eq(ds.spec.template.spec.nodeSelector, { 'nvidia.com/gpu.present': 'true' })) problem('defaults: nodeSelector is not nvidia.com/gpu.present=true');
   }
@@ -209,6 +241,15 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
   if (!sqlite && volumes.has('datastore')) problem(`datastore volume with datastore.type=${V.datastore.type}`);
   const npdDir = V.gpuMonitor.enabled ? path.posix.dirname(V.gpuMonitor.socket) : null;
   if (hostPathOf('npd-socket-dir') !== (npdDir || undefined)) problem(`npd-socket-dir hostPath ${show(hostPathOf('npd-socket-dir'))}, want ${show(npdDir)}`);
+  const auditDir = V.auditLog.enabled ? V.auditLog.hostPath.replace(/\/+$/, '') : null;
+  if (hostPathOf('audit-log') !== (auditDir || undefined)) problem(`audit-log hostPath ${show(hostPathOf('audit-log'))}, want ${show(auditDir)}`);
+  if (auditDir && volumes.get('audit-log').hostPath.type !== 'DirectoryOrCreate') problem('audit-log hostPath type is not DirectoryOrCreate');
+  for (const c of pod.containers) {
+    const m = mountOf(c, 'audit-log');
+    const want = auditDir && c.name === 'device-api-server';
+    if (!!m !== !!want) problem(`${c.name}: audit-log ${m ? 'mounted' : 'not mounted'}, want ${want ? 'mounted (the server writes it)' : 'none'}`);
+    else if (m && (m.mountPath !== auditDir || m.readOnly)) problem(`${c.name}: audit-log mounted at ${m.mountPath}${m.readOnly ? ' read-only' : ''}, want ${auditDir} writable`);
+  }
   for (const c of pod.containers) {
     const m = mountOf(c, 'socket-dir');
     if (!m || m.mountPath !== socketDir) problem(`${c.name}: socket directory not mounted at ${socketDir}`);
@@ -227,7 +268,7 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
     if (sc.allowPrivilegeEscalation !== false || sc.readOnlyRootFilesystem !== true || sc.privileged) {
       problem('init-dirs: allowPrivilegeEscalation must be false, readOnlyRootFilesystem true, not privileged');
     }
-    const wantDirs = [socketDir, ...(sqlite ? [V.datastore.sqlite.hostPath] : []), ...(npdDir ? [npdDir] : [])];
+    const wantDirs = [socketDir, ...(sqlite ? [V.datastore.sqlite.hostPath] : []), ...(npdDir ? [npdDir] : []), ...(auditDir ? [auditDir] : [])];
     const cmd = init.command || [];
     const dirs = cmd.slice(cmd.indexOf('init-dirs') + 1);
     if (!eq(dirs, wantDirs)) problem(`init-dirs prepares ${show(dirs)}, want ${show(wantDirs)}`);
@@ -236,7 +277,7 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
     if (!cmd.some((a) => a.includes(`chown ${uid}:${gid} `) && a.includes('chmod 0750'))) {
       problem(`init-dirs does not chown ${uid}:${gid} and chmod 0750`);
     }
-    for (const [d, vol] of [[socketDir, 'socket-dir'], [V.datastore.sqlite.hostPath, sqlite && 'datastore'], [npdDir, npdDir && 'npd-socket-dir']]) {
+    for (const [d, vol] of [[socketDir, 'socket-dir'], [V.datastore.sqlite.hostPath, sqlite && 'datastore'], [npdDir, npdDir && 'npd-socket-dir'], [auditDir, auditDir && 'audit-log']]) {
       if (!vol) continue;
       const m = mountOf(init, vol);
       if (!m || m.mountPath !== d) problem(`init-dirs: ${vol} not mounted at ${d}`);
@@ -258,15 +299,19 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
 
   // Arguments, exactly.
   const serverAddress = `--server-address=unix://${V.server.unixSocket}`;
+  // The readers (plugin, monitor) dial the read-only socket when there is one.
+  const readerAddress = `--server-address=unix://${V.server.readOnlySocket || V.server.unixSocket}`;
   const logArgs = [`--v=${V.logging.verbosity}`, `--log-format=${V.logging.format}`];
   const wantArgs = {
     'device-api-server': [
       `--bind-address=unix://${V.server.unixSocket}`,
+      ...(V.server.readOnlySocket ? [`--read-only-bind-address=unix://${V.server.readOnlySocket}`] : []),
       `--health-probe-bind-address=:${V.server.healthPort}`,
       `--metrics-bind-address=:${V.server.metricsPort}`,
       `--shutdown-grace-period=${V.server.shutdownGracePeriod}s`,
       '--hostname-override=$(NODE_NAME)',
       `--datastore-endpoint=${datastoreEndpoint(V.datastore)}`,
+      ...securityArgs(V),
       ...logArgs,
       ...V.server.extraArgs,
     ],
@@ -279,7 +324,7 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
       ...V.nvmlProvider.extraArgs,
     ],
     'gpu-device-plugin': [
-      serverAddress,
+      readerAddress,
       `--metrics-bind-address=:${V.devicePlugin.metricsPort}`,
       ...(pluginConfig ? ['--config-file=/etc/gpu-device-plugin/config.yaml'] : []),
       ...logArgs,
@@ -287,7 +332,7 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
     ],
     'npd-gpu-monitor': [
       'serve',
-      serverAddress,
+      readerAddress,
       `--socket=${V.gpuMonitor.socket}`,
       `--metrics-bind-address=:${V.gpuMonitor.metricsPort}`,
       `--expected-gpus=${V.gpuMonitor.expectedGPUs}`,
@@ -330,6 +375,14 @@ function checkRender(chartDir, release, namespace, renderedFile, valueFiles) {
     if (!!(nvml.securityContext || {}).privileged !== !!V.nvmlProvider.privileged) problem(`nvml-provider: privileged is not ${V.nvmlProvider.privileged}`);
     const nsc = nvml.securityContext || {};
     if (nsc.privileged && nsc.allowPrivilegeEscalation === false) problem('nvml-provider: privileged with allowPrivilegeEscalation=false (the API server rejects it)');
+    // securityContext with nvmlProvider.securityContext merged over it (privileged drops two keys).
+    const wantSC = merge(V.securityContext, V.nvmlProvider.securityContext);
+    if (V.nvmlProvider.privileged) {
+      delete wantSC.allowPrivilegeEscalation;
+      delete wantSC.capabilities;
+      wantSC.privileged = true;
+    }
+    if (!eq(nsc, wantSC)) problem(`nvml-provider: securityContext ${show(nsc)}, want ${show(wantSC)}`);
   }
   const plugin = ctr('gpu-device-plugin');
   if (plugin) {

@@ -88,6 +88,16 @@ must_fail schema-typo $'server:\n  metricPort: 9091' "additional properties 'met
 must_fail schema-type $'server:\n  shutdownDelay: "5s"' "/server/shutdownDelay"
 must_fail schema-enum $'logging:\n  format: xml' "/logging/format"
 must_fail schema-top-typo $'nodeSelecter: {}' "additional properties 'nodeSelecter' not allowed"
+must_fail schema-audit-size $'auditLog:\n  maxSize: 1024' "/auditLog/maxSize"
+must_fail schema-audit-backups $'auditLog:\n  maxBackups: 101' "/auditLog/maxBackups"
+must_fail schema-negative-uid $'authorization:\n  writerUids: [0, -1]' "at '/authorization/writerUids/1': minimum: got -1, want 0"
+must_fail schema-uid-string $'authorization:\n  operatorUids: ["root"]' "/authorization/operatorUids/0"
+must_fail schema-provider-no-conditions $'authorization:\n  providers:\n    nvml-provider:\n      uids: [10001]' \
+  "at '/authorization/providers/nvml-provider': missing property 'conditions'"
+must_fail schema-provider-empty-uids $'authorization:\n  providers:\n    nvml-provider:\n      uids: []\n      conditions: [NVMLReady]' \
+  "/authorization/providers/nvml-provider/uids"
+must_fail schema-condition-type $'authorization:\n  providers:\n    p:\n      uids: [1]\n      conditions: ["NVML:Ready"]' \
+  "/authorization/providers/p/conditions/0"
 # The templates' own checks.
 must_fail socket-relative $'server:\n  unixSocket: device-api.sock' \
   'server.unixSocket must be an absolute path inside a directory of its own under /var/run/, /run/ or /tmp/'
@@ -97,6 +107,16 @@ must_fail etcd-no-endpoints $'datastore:\n  type: etcd' 'datastore.type=etcd nee
 must_fail monitor-socket $'gpuMonitor:\n  enabled: true\n  socket: npd.sock' 'gpuMonitor.socket must be an absolute path'
 must_fail port-clash $'devicePlugin:\n  enabled: true\n  metricsPort: 9090' 'port 9090 is used twice'
 must_fail plugin-config $'devicePlugin:\n  enabled: true\n  config: "flags: {}"' 'devicePlugin.config must be an NVIDIA device plugin config with version: v1'
+must_fail audit-dir-clash $'auditLog:\n  hostPath: /var/lib/nvidia-device-api' \
+  'datastore.sqlite.hostPath, gpuMonitor.socket'"'"'s directory and auditLog.hostPath must differ'
+must_fail read-only-socket-dir $'server:\n  readOnlySocket: /run/other/ro.sock' \
+  "server.readOnlySocket must be another socket in server.unixSocket's directory"
+must_fail read-only-socket-same $'server:\n  readOnlySocket: /var/run/nvidia-device-api/device-api.sock' \
+  "server.readOnlySocket must be another socket in server.unixSocket's directory"
+must_fail provider-not-writer $'nvmlProvider:\n  enabled: true\n  securityContext:\n    runAsUser: 10001' \
+  'nvml-provider runs as uid 10001, which may not write: add it to authorization.writerUids'
+must_fail provider-not-owner $'nvmlProvider:\n  enabled: true\n  securityContext:\n    runAsUser: 10001\nauthorization:\n  writerUids: [10001]\n  providers:\n    nvml-provider:\n      uids: [10002]\n      conditions: [NVMLReady]' \
+  'authorization.providers.nvml-provider.uids [10002] lacks uid 10001 that nvml-provider runs as'
 must_fail servicemonitor-no-metrics $'metrics:\n  enabled: false\n  serviceMonitor:\n    enabled: true' \
   'metrics.serviceMonitor.enabled needs metrics.enabled'
 

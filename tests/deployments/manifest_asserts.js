@@ -17,7 +17,8 @@
 //     needs group 65534 (supplementalGroups or fsGroup);
 //   - device-api-server: sqlite datastore on a hostPath, terminationGracePeriodSeconds =
 //     --shutdown-delay + preStop sleep + --shutdown-grace-period + 5 s (a delay > 0), the hostPath dirs chowned by an init
-//     container with at most CHOWN/FOWNER, no service account token;
+//     container with at most CHOWN/FOWNER (an --audit-log directory too: a writable hostPath of
+//     its own, mounted into that init container), no service account token;
 // NPD containers (command /node-problem-detector):
 //   - every --config.<monitor>=/path,... file comes from a mounted ConfigMap that has that key;
 //     with --source-dir, the ConfigMap's JSON equals deployments/npd/<key> byte for byte;
@@ -116,6 +117,20 @@ function containerPort(c, port) {
 function configMapByName(name, ns) {
   return objects.find((o) => o.kind === 'ConfigMap' && o.metadata && o.metadata.name === name &&
     (!ns || !o.metadata.namespace || o.metadata.namespace === ns));
+}
+// The directories an init container's `chown 65534:65534` names: in its `sh -c` script (paths
+// after the owner), or, when the script chowns a variable ("$d" in a loop over "$@"), the script's
+// positional arguments (after $0). Only the chown itself counts, not a chmod beside it.
+function chownedDirs(ic) {
+  const argv = argvOf(ic);
+  const i = argv.findIndex((a) => a.includes('chown 65534:65534'));
+  if (i < 0) return [];
+  const seg = argv[i].split(/&&|;|\n/).find((x) => x.includes('chown 65534:65534'));
+  const words = seg.trim().split(/\s+/);
+  const paths = words.slice(words.indexOf('65534:65534') + 1);
+  const norm = (d) => d.replace(/^["']|["']$/g, '').replace(/(.)\/$/, '$1');
+  if (paths.some((w) => w.includes('$'))) return argv.slice(i + 2).map(norm);
+  return paths.map(norm);
 }
 function runsAsRoot(ps, c) {
   const u = (c.securityContext && c.securityContext.runAsUser) ?? (ps.securityContext && ps.securityContext.runAsUser);
@@ -241,7 +256,23 @@ for (const o of objects) {
         const extra = add.filter((cap) => !['CHOWN', 'FOWNER'].includes(cap));
         if (extra.length) fail(id, `init ${chown.name}: capabilities beyond CHOWN/FOWNER: ${extra.join(', ')}`);
         const dirs = [SOCKET_DIR, path.dirname(m ? m[1] : '/x')];
-        for (const d of dirs) if (!argvOf(chown).join(' ').includes(d)) fail(id, `init ${chown.name} does not chown ${d}`);
+        // The --audit-log directory: the server creates the file (0600) in it as 65534.
+        const audit = flagValue(args, '--audit-log');
+        if (audit) dirs.push(path.dirname(audit));
+        const chowned = chownedDirs(chown);
+        for (const d of dirs) if (!chowned.includes(d)) fail(id, `init ${chown.name} does not chown ${d} (it chowns ${chowned.join(' ') || 'nothing'})`);
+        if (audit) {
+          const im = mountFor(ps, chown, audit);
+          if (!im || im.mount.mountPath.replace(/\/$/, '') !== path.dirname(audit)) fail(id, `init ${chown.name} does not mount the --audit-log directory ${path.dirname(audit)}`);
+        }
+      }
+      const audit = flagValue(args, '--audit-log');
+      if (audit) {
+        // A hostPath of its own, so the log outlives the pod and stays off the container's root.
+        const v = mountFor(ps, c, audit);
+        if (!v || !v.volume || !v.volume.hostPath || v.mount.readOnly || v.mount.mountPath.replace(/\/$/, '') !== path.dirname(audit)) {
+          fail(where, `--audit-log ${audit}: its directory is not a writable hostPath mounted there`);
+        }
       }
       if (ps.automountServiceAccountToken !== false) fail(id, 'automountServiceAccountToken is not false');
     }

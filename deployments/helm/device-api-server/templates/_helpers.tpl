@@ -166,3 +166,47 @@ pod's network namespace.
 {{- end }}
 {{- toJson $ports }}
 {{- end }}
+
+{{/*
+A list of numeric ids joined with ",": (list 0 10001) -> "0,10001". int64 keeps large values from
+being printed as floats (values files parse numbers as float64).
+*/}}
+{{- define "device-api-server.idList" -}}
+{{- $out := list }}
+{{- range . }}{{ $out = append $out (printf "%d" (int64 .)) }}{{ end }}
+{{- join "," $out }}
+{{- end }}
+
+{{/*
+The server's authorization and audit flags, one per line (empty when none): the audit log when
+auditLog.enabled, each authorization value only when set (empty: the binary's default).
+*/}}
+{{- define "device-api-server.securityArgs" -}}
+{{- $args := list }}
+{{- with .Values.auditLog }}
+{{- if .enabled }}
+{{- $args = append $args (printf "--audit-log=%s/%s" (trimSuffix "/" .hostPath) .fileName) }}
+{{- $args = append $args (printf "--audit-log-max-size=%d" (int64 .maxSize)) }}
+{{- $args = append $args (printf "--audit-log-max-backups=%d" (int64 .maxBackups)) }}
+{{- end }}
+{{- end }}
+{{- with .Values.authorization }}
+{{- with .writerUids }}{{ $args = append $args (printf "--writer-uids=%s" (include "device-api-server.idList" .)) }}{{ end }}
+{{- with .writerGids }}{{ $args = append $args (printf "--writer-gids=%s" (include "device-api-server.idList" .)) }}{{ end }}
+{{- with .operatorUids }}{{ $args = append $args (printf "--operator-uids=%s" (include "device-api-server.idList" .)) }}{{ end }}
+{{- if .providers }}
+{{- $uids := list }}
+{{- $conds := list }}
+{{- range $id, $p := .providers }}
+{{- if or (not $p) (not $p.uids) (not $p.conditions) }}
+{{- fail (printf "authorization.providers.%s needs both uids and conditions (a non-empty list each): the server refuses a provider with only one" $id) }}
+{{- end }}
+{{- $uids = append $uids (printf "%s=%s" $id (include "device-api-server.idList" $p.uids | replace "," ":")) }}
+{{- $conds = append $conds (printf "%s=%s" $id (join ":" $p.conditions)) }}
+{{- end }}
+{{- $args = append $args (printf "--provider-uids=%s" (join "," $uids)) }}
+{{- $args = append $args (printf "--provider-conditions=%s" (join "," $conds)) }}
+{{- end }}
+{{- end }}
+{{- join "\n" $args }}
+{{- end }}
