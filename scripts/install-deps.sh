@@ -9,7 +9,7 @@ PKGS=(
   libabsl-dev prometheus-cpp-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcivetweb-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client prometheus curl shellcheck
-  clang-14 clang-format-14 clang-tidy-14
+  clang-14 clang-format-14 clang-tidy-14 libclang-rt-14-dev faketime
 )
 
 missing=()
