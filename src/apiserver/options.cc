@@ -20,6 +20,7 @@
 #include "common/version.h"
 #include "fmt/format.h"
 #include "storage/open_store.h"
+#include "storage/rv_mark.h"
 
 namespace deviceapi::apiserver {
 namespace {
@@ -442,6 +443,10 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
       "rotate the audit log before it passes this many bytes (>= 4096)");
   add("audit-log-max-backups", o.audit_log_max_backups,
       "rotated audit logs kept as <file>.1 .. <file>.N (0..100; 0: the file is truncated instead)");
+  add("rv-mark-file", o.rv_mark_file,
+      "memory:// only: file that keeps the highest resource version handed out, so resource versions never "
+      "go back across a restart even if the clock does; empty: beside the API socket (<socket>.rv); none: "
+      "off");
   app.add_option("-v,--v", o.verbosity, "log verbosity (klog -v)")->envname(EnvVarName("v"));
   add("log-format", o.log_format, "log format: text or json");
   app.add_flag("--version", raw.version, "print version information as JSON and exit");
@@ -545,6 +550,21 @@ absl::StatusOr<ParseResult> ParseServerOptions(int argc, char** argv, std::ostre
     std::string_view endpoint = o.datastore_endpoint;
     size_t sep = endpoint.find("://");
     o.datastore_scheme = sep == std::string_view::npos ? "" : std::string(endpoint.substr(0, sep));
+  }
+  if (o.datastore_scheme != "memory") {
+    if (!o.rv_mark_file.empty() && o.rv_mark_file != "none") {
+      errors.push_back(Cat("--rv-mark-file \"", o.rv_mark_file, "\": only memory:// uses it (",
+                           o.datastore_scheme,
+                           ":// keeps its resource versions in the datastore); leave it unset"));
+    }
+  } else if (o.rv_mark_file == "none") {
+    o.rv_mark_path.clear();
+  } else if (o.rv_mark_file.empty()) {
+    if (!o.socket_path.empty()) o.rv_mark_path = storage::DefaultRvMarkPath(o.socket_path);
+  } else if (o.rv_mark_file.front() != '/') {
+    errors.push_back(Cat("--rv-mark-file must be an absolute path or none, got \"", o.rv_mark_file, "\""));
+  } else {
+    o.rv_mark_path = o.rv_mark_file;
   }
   // Report conversion and range problems together; a field that failed to convert still holds
   // its (valid) default, so it adds no second line.

@@ -95,6 +95,12 @@ struct ServerOptions {
   int64_t audit_log_max_size = 10 * 1024 * 1024;  // --audit-log-max-size, bytes, >= 4096
   int audit_log_max_backups = 3;                  // --audit-log-max-backups, 0..100
 
+  // --rv-mark-file (memory:// only): the resource-version high-water mark file that keeps
+  // memory:// RVs growing across restarts when the wall clock goes back (storage/rv_mark.h). Flag
+  // text: "" = beside the API socket (storage::DefaultRvMarkPath), "none" = no file.
+  std::string rv_mark_file;
+  std::string rv_mark_path;  // derived: the file; "" for none and for sqlite:// and etcd://
+
   int verbosity = 0;                // -v / --v, >= 0
   std::string log_format = "text";  // --log-format: "text" or "json"
 };

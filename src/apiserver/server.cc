@@ -132,6 +132,7 @@ absl::Status DeviceApiServer::Init() {
   sc.watch_queue_size = static_cast<size_t>(options_.watch_queue_size);
   sc.bookmark_interval = options_.watch_bookmark_interval;
   sc.max_objects = static_cast<size_t>(options_.max_objects);
+  sc.rv_mark_file = options_.rv_mark_path;
   std::weak_ptr<ServerMetrics> weak_metrics = metrics_;
   sc.on_watcher_evicted = [weak_metrics] {
     if (auto m = weak_metrics.lock()) m->RecordWatcherEvicted();

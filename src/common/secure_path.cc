@@ -275,6 +275,12 @@ absl::Status WriteStateFile(const std::string& path, std::string_view text) {
     }
     done += static_cast<size_t>(n);
   }
+  // Durable before it replaces the old file: a crash leaves the old content or the new one.
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return fail(Cat("cannot sync ", tmp), err);
+  }
   if (::close(fd) != 0) {
     const int err = errno;
     return fail(Cat("cannot write ", tmp), err);
@@ -282,6 +288,14 @@ absl::Status WriteStateFile(const std::string& path, std::string_view text) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     return fail(Cat("cannot rename ", tmp, " to ", path), err);
+  }
+  // The rename itself, durable.
+  if (const int dfd = ::open(DirectoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    const int rc = ::fsync(dfd);
+    const int err = errno;
+    ::close(dfd);
+    if (rc != 0)
+      return absl::UnavailableError(Cat("cannot sync directory of ", path, ": ", ErrnoString(err)));
   }
   return absl::OkStatus();
 }

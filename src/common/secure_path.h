@@ -72,7 +72,8 @@ absl::StatusOr<int> OpenStateFile(const std::string& path, int flags);
 // The whole content of the state file `path` (OpenStateFile rules; NOT_FOUND when missing).
 absl::StatusOr<std::string> ReadStateFile(const std::string& path);
 
-// Replaces the state file `path` with `text` atomically (the rules above); the file is 0600.
+// Replaces the state file `path` with `text` atomically and durably (temp file, fsync, rename,
+// fsync of the directory; the rules above); the file is 0600.
 absl::Status WriteStateFile(const std::string& path, std::string_view text);
 
 }  // namespace deviceapi::common

@@ -1,10 +1,13 @@
 // Opening the backend a --datastore-endpoint names (see open_store.h).
 #include "storage/open_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <string>
 
 #include "common/strings.h"
 #include "storage/etcd/etcd_store.h"
+#include "storage/rv_mark.h"
 #include "storage/serving/serving_store.h"
 #include "storage/sqlite/sqlite_persister.h"
 #include "storage/store.h"
@@ -54,7 +57,24 @@ absl::StatusOr<StorePtr> OpenStore(std::string_view endpoint, const StoreConfig&
   auto parsed = ParseDatastoreEndpoint(endpoint);
   if (!parsed.ok()) return parsed.status();
   if (std::holds_alternative<MemoryDatastore>(*parsed)) {
-    return StorePtr(ServingStore::Create(config, ServingStore::WallClockStartRv()));
+    const uint64_t now_rv = ServingStore::WallClockStartRv();
+    if (config.rv_mark_file.empty()) return StorePtr(ServingStore::Create(config, now_rv));
+    auto mark = RvMark::Open(config.rv_mark_file);
+    if (!mark.ok()) return mark.status();
+    const uint64_t held = (*mark)->mark();
+    const uint64_t start_rv = (*mark)->StartAfter(now_rv);
+    // Reserved before anything is served: even the RV of an empty list is covered.
+    if (absl::Status s = (*mark)->Reserve(start_rv + (*mark)->window()); !s.ok()) return s;
+    if (held > now_rv) {
+      spdlog::warn(
+          "memory:// resource versions start after {} from {}, above the wall clock ({}): the clock "
+          "is behind an earlier run's resource versions",
+          start_rv, config.rv_mark_file, now_rv);
+    } else {
+      spdlog::info("memory:// resource versions start after {} (high-water mark file {})", start_rv,
+                   config.rv_mark_file);
+    }
+    return StorePtr(ServingStore::Create(config, start_rv, *std::move(mark)));
   }
   if (const auto* sqlite = std::get_if<SqliteDatastore>(&*parsed)) {
     return OpenSqliteStore(sqlite->path_and_query, config);

@@ -139,6 +139,9 @@ struct StoreConfig {
   absl::Duration bookmark_interval = absl::Seconds(10);
   size_t max_objects = 4096;
   std::function<void()> on_watcher_evicted;
+  // memory:// only: the resource-version high-water mark file (rv_mark.h); empty: none (RVs start
+  // from the wall clock and may go back across a restart if it does).
+  std::string rv_mark_file;
 };
 
 // Opens the backend named by a --datastore-endpoint ("memory://").

@@ -42,6 +42,14 @@ std::shared_ptr<ServingStore> ServingStore::Create(const StoreConfig& config, ui
   return std::make_shared<ServingStore>(config, start_rv);
 }
 
+std::shared_ptr<ServingStore> ServingStore::Create(const StoreConfig& config, uint64_t start_rv,
+                                                   std::unique_ptr<RvMark> mark) {
+  auto store = std::make_shared<ServingStore>(config, start_rv);
+  absl::MutexLock l(&store->commit_mu_);
+  store->rv_mark_ = std::move(mark);
+  return store;
+}
+
 ServingStore::ServingStore(const StoreConfig& config, uint64_t start_rv)
     : ServingStore(config, start_rv, Snapshot::Empty(start_rv), nullptr) {}
 
@@ -227,6 +235,13 @@ void ServingStore::CommitLocked(const std::string& key, EventType type, NextVers
                                 WriteDone done, AfterUnlock* after) {
   SnapshotPtr cur = Head();
   const uint64_t rv = std::max(last_rv_, cur->rv()) + 1;
+  if (rv_mark_ && rv > rv_mark_->mark()) {
+    // One fsync per window of RVs; until it is recorded, the RV is not handed out.
+    if (absl::Status s = rv_mark_->Reserve(rv - 1 + rv_mark_->window()); !s.ok()) {
+      after->Add([done = std::move(done), s = std::move(s)] { done(s); });
+      return;
+    }
+  }
   last_rv_ = rv;
   // `obj` is private to this call until published: stamping it is no trace.
   obj->mutable_metadata()->set_resource_version(std::to_string(rv));

@@ -22,6 +22,7 @@
 #include "storage/after_unlock.h"
 #include "storage/history_ring.h"
 #include "storage/persister.h"
+#include "storage/rv_mark.h"
 #include "storage/snapshot.h"
 #include "storage/store.h"
 #include "storage/watch_hub.h"
@@ -33,6 +34,11 @@ class ServingStore : public Store, public std::enable_shared_from_this<ServingSt
   // `start_rv`: the first RV is start_rv + 1. A new in-memory store starts
   // above any RV an earlier process could have issued (wall clock in µs).
   static std::shared_ptr<ServingStore> Create(const StoreConfig& config, uint64_t start_rv);
+  // An in-memory store whose RVs never pass `mark` (rv_mark.h): a write that needs an RV above it
+  // first moves the mark a window ahead, and fails with UNAVAILABLE (changing nothing) if the mark
+  // cannot be recorded. The caller has reserved start_rv already (start_rv <= mark->mark()).
+  static std::shared_ptr<ServingStore> Create(const StoreConfig& config, uint64_t start_rv,
+                                              std::unique_ptr<RvMark> mark);
   static uint64_t WallClockStartRv();
   // A durable store: loads the persisted objects and starts the RV at
   // max(last persisted RV, wall clock µs) (recorded back to the persister), so
@@ -167,6 +173,8 @@ class ServingStore : public Store, public std::enable_shared_from_this<ServingSt
   // The flusher thread is told to exit (the destructor).
   bool stopping_ ABSL_GUARDED_BY(commit_mu_) = false;
   std::thread flusher_;  // with a persister only
+  // In-memory stores with a high-water mark file only (see Create).
+  std::unique_ptr<RvMark> rv_mark_ ABSL_GUARDED_BY(commit_mu_);
   // The highest RV handed out (a failed batch gives its RVs back).
   uint64_t last_rv_ ABSL_GUARDED_BY(commit_mu_) = 0;
   // RaiseFloor()'s bound (0 unless a mirror-mode backend set it).

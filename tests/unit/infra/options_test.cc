@@ -292,6 +292,27 @@ TEST(ParseServerOptionsTest, AcceptsSqliteEndpoint) {
   EXPECT_EQ(r->options.datastore_scheme, "sqlite");
 }
 
+// --rv-mark-file: beside the API socket by default, for memory:// only.
+TEST(ParseServerOptionsTest, RvMarkFile) {
+  absl::StatusOr<ParseResult> r = Parse({"--bind-address=unix:///run/x/device-api.sock"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.rv_mark_path, "/run/x/device-api.rv");
+  r = Parse({"--rv-mark-file=none"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.rv_mark_path, "");
+  r = Parse({"--rv-mark-file=/var/lib/x/rv"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.rv_mark_path, "/var/lib/x/rv");
+  r = Parse({"--datastore-endpoint=sqlite:///var/lib/device-api/state.db"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.rv_mark_path, "") << "sqlite:// keeps its RVs in the database";
+  EXPECT_THAT(ParseError({"--rv-mark-file=rv"}),
+              HasSubstr("--rv-mark-file must be an absolute path or none"));
+  EXPECT_THAT(ParseError({"--datastore-endpoint=sqlite:///var/lib/d/state.db", "--rv-mark-file=/x/rv"}),
+              HasSubstr("--rv-mark-file \"/x/rv\": only memory:// uses it"));
+  EXPECT_EQ(DefaultServerOptions().rv_mark_path, "") << "in-process servers write no mark file unless asked";
+}
+
 // Port 0 may be shared by both listeners (tests pick free ports).
 TEST(ParseServerOptionsTest, PortZeroNeedNotDiffer) {
   absl::StatusOr<ParseResult> r =
