@@ -22,7 +22,8 @@
 //
 // Flags (after the gtest flags): --seconds N (300), --watchers N (100), --writers N (4),
 // --gpus N (16), --write-qps N (40), --informers N (3), --seed S (from the clock), --no-consumers,
-// --keep (copy the temp dir's logs out), --bin-dir D (the build directory with the binaries).
+// --keep (copy the temp dir's logs out), --bin-dir D (the build directory with the consumers and
+// fakes; the server is the one the harness was built with, DEVICE_API_SERVER_BIN).
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
