@@ -126,3 +126,14 @@ images:
 	    --build-arg GIT_COMMIT=$(GIT_COMMIT) $(IMAGE_BUILD_FLAGS) \
 	    -t $(IMAGE_REGISTRY)/$$b:$(IMAGE_TAG) . || exit 1; \
 	done
+
+# The soak (tests/soak/soak_main.cc; docs/reliability.md "Soak"): the real device-api-server on
+# sqlite:// for MINUTES under writers, 100 validated watchers, informers, the real consumers on
+# their fakes, and restarts of all of them; prints a summary and exits 0 only on PASS.
+# SOAK_ARGS adds flags (--seed S, --watchers N, --no-consumers, --keep, ...).
+MINUTES ?= 60
+SOAK_ARGS ?=
+.PHONY: soak
+soak: configure
+	ninja -C $(BUILD_DIR) -j$(JOBS) soak_test
+	$(BUILD_DIR)/tests/soak/soak_test --seconds $$(( $(MINUTES) * 60 )) $(SOAK_ARGS)
