@@ -608,11 +608,13 @@ class FullDiskTest : public HostileTest {
     for (int i = 0; i < 10; ++i) {
       const absl::Status s = write(absl::StrCat("full-", i));
       if (s.ok()) continue;
-      ++failed;
+      if (failed++ == 0) std::printf("a write on the full disk: %s\n", s.ToString().c_str());
       EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
       EXPECT_TRUE(absl::StrContains(s.message(), "full")) << "the error does not say the disk is full: " << s;
     }
     EXPECT_EQ(failed, 10) << "writes on a full disk were acknowledged";
+    std::printf("health on the full disk: %s\n",
+                CheckHealth(MakeChannel(server_->target()), "", absl::Seconds(5)).ToString().c_str());
     // Reads go on.
     for (const auto& [name, rv] : acked) {
       auto g = gpus_->Get(name);
