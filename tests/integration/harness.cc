@@ -25,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 extern char** environ;
@@ -340,6 +341,16 @@ HttpResponse HttpGet(int port, const std::string& path, absl::Duration timeout) 
   }
   r.body = raw.substr(head_end + 4);
   return r;
+}
+
+std::optional<double> SampleValue(const std::string& exposition, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    if (space == absl::string_view::npos || line.substr(0, space) != series) continue;
+    return std::stod(std::string(line.substr(space + 1)));
+  }
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -125,6 +125,10 @@ struct HttpResponse {
 };
 HttpResponse HttpGet(int port, const std::string& path, absl::Duration timeout = absl::Seconds(10));
 
+// The value of the sample whose "name{labels}" part is exactly `series` in a Prometheus text
+// exposition, if present.
+std::optional<double> SampleValue(const std::string& exposition, const std::string& series);
+
 // The real device-api-server binary (DEVICE_API_SERVER_BIN) running in a child process with its
 // socket at <dir>/api.sock, its health port and metrics port on 127.0.0.1 and its log in
 // <dir>/server-<n>.log.

@@ -46,17 +46,6 @@ grpc::Status CreateGpu(v1::GpuService::Stub& stub, const std::string& name, cons
   return s;
 }
 
-// The value of the sample whose "name{labels}" part is exactly `series`, if present.
-std::optional<double> SampleValue(const std::string& exposition, const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    const size_t space = line.rfind(' ');
-    if (space == absl::string_view::npos || line.substr(0, space) != series) continue;
-    return std::stod(std::string(line.substr(space + 1)));
-  }
-  return std::nullopt;
-}
-
 // Whether a sample of metric family `name` (any labels) is present.
 bool HasFamily(const std::string& exposition, const std::string& name) {
   for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
