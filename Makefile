@@ -22,7 +22,7 @@ CLANG_TIDY ?= run-clang-tidy-14
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h')
 TIDY_SOURCES = $(shell git ls-files 'src/*.cc' 'cmd/*.cc')
 
-.PHONY: all deps configure build run test demo crash-test clean format lint thread-safety tidy asan bench images
+.PHONY: all deps configure build run test demo crash-test clean format lint thread-safety tidy asan tsan bench images
 
 all: build
 
@@ -69,6 +69,17 @@ crash-test: configure
 
 asan:
 	$(MAKE) test BUILD_DIR=build-asan CMAKE_FLAGS="-DDEVICEAPI_SANITIZE=address,undefined -DDEVICEAPI_BENCH=OFF"
+
+# ThreadSanitizer where it can see (docs/reliability.md, "Thread sanitizing"): builds only the TSan
+# targets (tests/tsan: the in-process stress test with the abseil shim, and its canary) with clang
+# and runs them. The rest of the suite goes through gRPC, which TSan cannot see into.
+TSAN_BUILD_DIR ?= build-tsan
+TSAN_OPTIONS ?= halt_on_error=1 second_deadlock_stack=1
+tsan: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 \
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DDEVICEAPI_SANITIZE=thread -DDEVICEAPI_BENCH=OFF -DDEVICEAPI_WERROR=ON
+	ninja -C $(TSAN_BUILD_DIR) -j$(JOBS) tsan_tests
+	TSAN_OPTIONS="$(TSAN_OPTIONS)" ctest --test-dir $(TSAN_BUILD_DIR) -L tsan -j$(JOBS) --output-on-failure
 
 # Rewrites every C++ file in the style of .clang-format.
 format:

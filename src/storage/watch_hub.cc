@@ -115,7 +115,10 @@ void WatchHub::ReapLocked() {
   size_t evicted = 0;
   auto gone = [&](const WatcherPtr& w) {
     if (!w->is_ended()) return false;
-    if (!w->cancelled() && w->ended()->code() == absl::StatusCode::kResourceExhausted) ++evicted;
+    // Counted when reaped, also when the consumer has left since (the usual case: the stream
+    // ends with RESOURCE_EXHAUSTED and cancels at once); an end with that code from
+    // Shutdown/EndWatches is not an eviction.
+    if (w->evicted()) ++evicted;
     return true;
   };
   watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(), gone), watchers_.end());

@@ -84,6 +84,11 @@ uint64_t Watcher::dropped_on_eviction() {
   return dropped_;
 }
 
+bool Watcher::evicted() {
+  absl::MutexLock l(&mu_);
+  return evicted_;
+}
+
 void Watcher::AddInitial(WatchItem item) {
   absl::MutexLock l(&mu_);
   initial_.push_back(std::move(item));
@@ -92,6 +97,7 @@ void Watcher::AddInitial(WatchItem item) {
 bool Watcher::PushLocked(WatchItem item) {
   if (end_) return false;
   if (live_.size() >= queue_limit_) {
+    evicted_ = true;
     dropped_ = live_.size() + initial_.size();
     live_.clear();
     initial_.clear();

@@ -90,6 +90,9 @@ class Watcher {
   // How many undelivered items the watch dropped when it was ended for being
   // too slow (0 otherwise).
   uint64_t dropped_on_eviction() ABSL_LOCKS_EXCLUDED(mu_);
+  // Ended for being too slow (its queue overflowed), whether or not the
+  // consumer has cancelled since.
+  bool evicted() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   bool PushLocked(WatchItem item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -106,6 +109,7 @@ class Watcher {
   bool armed_ ABSL_GUARDED_BY(mu_) = false;  // consumer waits for a notification
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool evicted_ ABSL_GUARDED_BY(mu_) = false;
 
   // Guards consumer_ across a notification so Cancel() can't race it.
   // Lock order: never take mu_ while holding consumer_mu_ is NOT required;

@@ -108,6 +108,18 @@ TEST(Watcher, OverflowEndsWatch) {
   ASSERT_TRUE(w.ended());
   EXPECT_EQ(w.ended()->code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(w.dropped_on_eviction(), 2u);  // the two queued events
+  EXPECT_TRUE(w.evicted());
+  w.Cancel();  // the consumer leaves (as a stream does once it sent the end): still an eviction
+  EXPECT_TRUE(w.evicted());
+  EXPECT_EQ(w.ended()->code(), absl::StatusCode::kResourceExhausted);
+}
+
+// An end that is not an overflow is not an eviction, whatever its code.
+TEST(Watcher, EndIsNotEviction) {
+  Watcher w(WatchOptions{}, 2, absl::Now(), 0);
+  w.End(absl::ResourceExhaustedError("ended by the store"));
+  w.Cancel();
+  EXPECT_FALSE(w.evicted());
 }
 
 // A consumer that found the queue empty is told about the next item exactly once.
