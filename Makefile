@@ -67,6 +67,16 @@ crash-test: configure
 	ninja -C $(BUILD_DIR) -j$(JOBS) device-api-server sqlite_crash_loop_test
 	$(BUILD_DIR)/tests/integration/sqlite_crash_loop_test --cycles $(N) $(if $(SEED),--seed $(SEED),)
 
+# libFuzzer targets (tests/fuzz, docs/reliability.md "Fuzzing"): scripts/fuzz.sh builds build-fuzz
+# (clang-14, ASan+UBSan) and runs each target FUZZ_SECONDS; exits non-zero on any crash.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+.PHONY: fuzz fuzz-smoke
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" JOBS=$(JOBS) ./scripts/fuzz.sh
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=5
+
 asan:
 	$(MAKE) test BUILD_DIR=build-asan CMAKE_FLAGS="-DDEVICEAPI_SANITIZE=address,undefined -DDEVICEAPI_BENCH=OFF"
 
