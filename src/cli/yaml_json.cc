@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/yaml_documents.h"
 
 namespace deviceapi::cli {
 namespace {
@@ -182,8 +183,11 @@ absl::StatusOr<std::vector<Json>> ParseDocuments(std::string_view text) {
     }
     return docs;
   }
+  absl::StatusOr<std::vector<YAML::Node>> nodes = common::LoadYamlDocuments(text);
+  if (!nodes.ok())
+    return absl::InvalidArgumentError(absl::StrCat("error parsing YAML: ", nodes.status().message()));
   try {
-    for (const YAML::Node& node : YAML::LoadAll(std::string(text))) {
+    for (const YAML::Node& node : *nodes) {
       if (node.IsNull() || !node.IsDefined()) continue;
       absl::StatusOr<Json> doc = FromYamlNode(node);
       if (!doc.ok())

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "common/strings.h"
+#include "common/yaml_documents.h"
 
 namespace deviceapi::deviceplugin {
 
@@ -620,20 +621,22 @@ absl::StatusOr<SharedAllocationPolicy> ParseSharedAllocationPolicy(std::string_v
 absl::StatusOr<PluginConfig> ParseConfig(std::string_view text, std::string_view source) {
   PluginConfig config;
   absl::Status status;
-  try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) {
-      status = absl::InvalidArgumentError(Cat("expected one YAML document, got ", docs.size(),
-                                              " (separated by ---); put the whole config in one"));
-    } else if (docs.size() == 1) {
-      status = ParseRoot(docs[0], config);
-    }
-  } catch (const YAML::Exception& e) {
-    if (e.mark.is_null()) {
-      status = absl::InvalidArgumentError(Cat("invalid YAML: ", e.msg));
-    } else {
-      status = absl::InvalidArgumentError(
-          Cat("invalid YAML at line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+  absl::StatusOr<std::vector<YAML::Node>> docs = common::LoadYamlDocuments(text);
+  if (!docs.ok()) {
+    status = docs.status();
+  } else if (docs->size() > 1) {
+    status = absl::InvalidArgumentError(Cat("expected one YAML document, got ", docs->size(),
+                                            " (separated by ---); put the whole config in one"));
+  } else if (docs->size() == 1) {
+    try {
+      status = ParseRoot((*docs)[0], config);
+    } catch (const YAML::Exception& e) {
+      if (e.mark.is_null()) {
+        status = absl::InvalidArgumentError(Cat("invalid YAML: ", e.msg));
+      } else {
+        status = absl::InvalidArgumentError(
+            Cat("invalid YAML at line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+      }
     }
   }
   if (!status.ok()) return absl::InvalidArgumentError(Cat(source, ": ", common::ToStd(status.message())));

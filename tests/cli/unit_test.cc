@@ -1,5 +1,6 @@
 // Unit tests of devicectl's helpers: kubectl-compatible ages and column alignment, YAML <-> JSON,
 // and decoding GPU manifests.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "cli/context.h"
@@ -10,6 +11,8 @@
 
 namespace deviceapi::cli {
 namespace {
+
+using ::testing::HasSubstr;
 
 // apimachinery's duration.HumanDuration, boundary by boundary.
 TEST(HumanDurationTest, MatchesKubectl) {
@@ -97,6 +100,15 @@ TEST(YamlJsonTest, MultipleDocumentsAndErrors) {
 }
 
 // Strings that a YAML reader would take for something else are quoted; the output reads back.
+// yaml-cpp's LoadAll never ends on this stream (one empty document after another, found by the
+// plugin_config fuzz target); devicectl -f must fail on it, not hang.
+TEST(YamlJsonTest, AStreamTheParserLoopsOnIsAnError) {
+  auto docs = ParseDocuments(",-----m---\xd5---o-");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_EQ(docs.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(docs.status().message()), HasSubstr("makes no progress"));
+}
+
 TEST(YamlJsonTest, ToYamlQuotesAmbiguousStrings) {
   Json v = Json::object();
   v["num"] = "123";

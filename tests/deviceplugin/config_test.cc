@@ -507,6 +507,22 @@ TEST(ConfigTest, YamlSyntaxErrorHasLineAndColumn) {
   EXPECT_THAT(Message(c.status()), StartsWith("s.yaml: invalid YAML at line 2, column "));
 }
 
+// Found by tests/fuzz/plugin_config: yaml-cpp's LoadAll loops for ever on this stream (an empty
+// document after another, never reaching the end), so the plugin hung at start-up on such a file.
+TEST(ConfigTest, AStreamTheYamlParserLoopsOnIsRejected) {
+  absl::StatusOr<PluginConfig> c = ParseConfig(",-----m---\xd5---o-", "s.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(c.status()), StartsWith("s.yaml: invalid YAML at line 1, column 1: "));
+  EXPECT_THAT(Message(c.status()), HasSubstr("makes no progress"));
+}
+
+TEST(ConfigTest, SeveralDocumentsAreCountedInTheError) {
+  absl::StatusOr<PluginConfig> c = ParseConfig("version: v1\n---\nversion: v1\n---\nversion: v1\n", "s.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(Message(c.status()), HasSubstr("expected one YAML document, got 3"));
+}
+
 // ---- LoadConfigFile ----
 
 TEST(LoadConfigFileTest, MissingFileIsNotFound) {

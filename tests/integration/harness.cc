@@ -343,6 +343,14 @@ HttpResponse HttpGet(int port, const std::string& path, absl::Duration timeout) 
   return r;
 }
 
+std::map<std::string, std::string> PreloadEnv(const std::string& library) {
+  const char* asan = std::getenv("ASAN_OPTIONS");  // NOLINT(concurrency-mt-unsafe): read-only
+  std::string options = asan != nullptr ? asan : "";
+  if (!options.empty()) options += ":";
+  options += "verify_asan_link_order=0";
+  return {{"LD_PRELOAD", library}, {"ASAN_OPTIONS", options}};
+}
+
 std::optional<double> SampleValue(const std::string& exposition, const std::string& series) {
   for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
     if (line.empty() || line[0] == '#') continue;

@@ -129,6 +129,12 @@ HttpResponse HttpGet(int port, const std::string& path, absl::Duration timeout =
 // exposition, if present.
 std::optional<double> SampleValue(const std::string& exposition, const std::string& series);
 
+// The environment that preloads `library` (LD_PRELOAD) into a child. Under AddressSanitizer the
+// runtime insists on coming first in the library list and aborts otherwise; the preloaded libraries
+// here (libfaketime, the ENOSPC shim) only wrap libc calls, so ASAN_OPTIONS (kept as the test has
+// it) gains verify_asan_link_order=0.
+std::map<std::string, std::string> PreloadEnv(const std::string& library);
+
 // The real device-api-server binary (DEVICE_API_SERVER_BIN) running in a child process with its
 // socket at <dir>/api.sock, its health port and metrics port on 127.0.0.1 and its log in
 // <dir>/server-<n>.log.

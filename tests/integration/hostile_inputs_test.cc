@@ -672,13 +672,9 @@ TEST_F(FullDiskTest, EnospcPreloadShim) {
   const std::string data_dir = dir_.File("data");
   fs::create_directories(data_dir);
   PreloadFiller filler(dir_.File("disk-full"));
-  std::map<std::string, std::string> env = {{"LD_PRELOAD", ENOSPC_PRELOAD_LIB},
-                                            {"ENOSPC_DIR", data_dir},
-                                            {"ENOSPC_CONTROL_FILE", dir_.File("disk-full")}};
-  // Under ASan the runtime must come first in the library list; the shim only wraps libc calls.
-  const char* asan = std::getenv("ASAN_OPTIONS");  // NOLINT(concurrency-mt-unsafe): read-only
-  env["ASAN_OPTIONS"] =
-      absl::StrCat(asan != nullptr ? asan : "", asan != nullptr ? ":" : "", "verify_asan_link_order=0");
+  std::map<std::string, std::string> env = PreloadEnv(ENOSPC_PRELOAD_LIB);
+  env["ENOSPC_DIR"] = data_dir;
+  env["ENOSPC_CONTROL_FILE"] = dir_.File("disk-full");
   Run(filler, data_dir, env);
 }
 

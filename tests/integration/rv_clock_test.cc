@@ -32,10 +32,11 @@ bool HaveFaketime() { return std::ifstream(kFaketimeLib).good(); }
 // The environment that steps the server's wall clock by `offset` (libfaketime syntax, "-1d").
 // The monotonic clock is left alone: gRPC's timers run on it.
 std::map<std::string, std::string> ClockEnv(const std::string& offset) {
-  return {{"LD_PRELOAD", kFaketimeLib},
-          {"FAKETIME", offset},
-          {"FAKETIME_DONT_FAKE_MONOTONIC", "1"},
-          {"FAKETIME_NO_CACHE", "1"}};
+  std::map<std::string, std::string> env = PreloadEnv(kFaketimeLib);
+  env["FAKETIME"] = offset;
+  env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1";
+  env["FAKETIME_NO_CACHE"] = "1";
+  return env;
 }
 
 uint64_t ToRv(const std::string& s) {

@@ -320,7 +320,9 @@ TEST_P(StoreHammer, ConcurrentWritesReadsAndWatches) {
         last_list_rv = l->rv;
         for (size_t i = 0; i < l->items.size(); ++i) {
           EXPECT_LE(Rv(l->items[i]), l->rv);
-          if (i > 0) EXPECT_LT(l->items[i - 1]->metadata().name(), l->items[i]->metadata().name());
+          if (i > 0) {
+            EXPECT_LT(l->items[i - 1]->metadata().name(), l->items[i]->metadata().name());
+          }
         }
         auto g = store.Get({"default", "shared"}, "");
         ASSERT_TRUE(g.ok()) << g.status();
@@ -904,7 +906,9 @@ TEST(InformerHammer, StopDuringInitialSync) {
     const bool synced = inf->WaitForCacheSync(absl::Now() + kWait);
     stopper.join();
     EXPECT_TRUE(inf->IsStopped());
-    if (synced) EXPECT_EQ(inf->GetIndexer()->List().size(), 150u);
+    if (synced) {
+      EXPECT_EQ(inf->GetIndexer()->List().size(), 150u);
+    }
     EXPECT_EQ(rec.violations(), 0);
     reg.reset();
     inf.reset();
