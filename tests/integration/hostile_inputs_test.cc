@@ -45,7 +45,15 @@ namespace {
 namespace fs = std::filesystem;
 namespace pb = ::nvidia::nvsentinel::v1alpha1;
 
+// How much the server's resident set may grow over its baseline. Not checked when the test (and so
+// the server built beside it) runs under AddressSanitizer: its quarantine holds up to 256 MiB of freed
+// memory and the shadow pages stay resident, so 10,000 connections grow the RSS by ~550 MiB there.
 constexpr int64_t kRssSlackBytes = 64LL << 20;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kCheckRss = false;
+#else
+constexpr bool kCheckRss = true;
+#endif
 constexpr int kFdSlack = 8;
 constexpr absl::Duration kSettle = absl::Seconds(30);
 
@@ -289,7 +297,9 @@ class HostileTest : public ::testing::Test {
         kSettle, absl::Milliseconds(100)))
         << "open descriptors " << fds << ", baseline " << baseline_fds_;
     const int64_t rss = RssBytes(pid());
-    EXPECT_LT(rss, baseline_rss_ + kRssSlackBytes) << "RSS " << rss << " bytes, baseline " << baseline_rss_;
+    if (kCheckRss) {
+      EXPECT_LT(rss, baseline_rss_ + kRssSlackBytes) << "RSS " << rss << " bytes, baseline " << baseline_rss_;
+    }
   }
 
   // Other clients work while `fd` (a hostile connection) is held open.
@@ -525,7 +535,7 @@ TEST_F(HostileTest, WatchersThatNeverRead) {
       << "watchers evicted: " << evicted - evicted_before << ", want >= " << kStuck;
   ExpectHealthy("watchers that never read (still connected)", false);
   const int64_t rss = RssBytes(pid());
-  EXPECT_LT(rss, baseline_rss_ + kRssSlackBytes) << "RSS with stuck watchers";
+  if (kCheckRss) EXPECT_LT(rss, baseline_rss_ + kRssSlackBytes) << "RSS with stuck watchers";
   (*watch)->Stop();
   for (int fd : stuck) ::close(fd);
   ExpectHealthy("watchers that never read (closed)");
