@@ -16,6 +16,11 @@ void WatchHub::Publish(const EventPtr& ev, std::vector<WatcherPtr>* notify) {
   DispatchLocked(ev, notify);
 }
 
+void WatchHub::PublishAll(const std::vector<EventPtr>& events, std::vector<WatcherPtr>* notify) {
+  absl::MutexLock l(&mu_);
+  for (const EventPtr& ev : events) DispatchLocked(ev, notify);
+}
+
 bool WatchHub::Register(WatcherPtr w) {
   {
     absl::MutexLock l(&mu_);

@@ -41,6 +41,9 @@ class WatchHub {
   // Caller holds the store's commit lock, so events arrive in RV order, and
   // calls Notify() on the watchers added to `notify` after releasing it.
   void Publish(const EventPtr& ev, std::vector<WatcherPtr>* notify);
+  // Publishes the events of one transaction (all at one RV) as a unit: no bookmark is offered
+  // between them.
+  void PublishAll(const std::vector<EventPtr>& events, std::vector<WatcherPtr>* notify);
 
   // Makes `w` live: it receives every published event with rv > w->min_rv().
   // Caller holds the store's commit lock (snapshot and subscription are one

@@ -16,27 +16,42 @@ void ServingStore::ApplyExternal(std::vector<ExternalChange> changes) {
   AfterUnlock after;
   {
     absl::MutexLock l(&commit_mu_);
-    for (ExternalChange& c : changes) {
-      SnapshotPtr cur = Current();
-      if (c.rv < cur->rv()) continue;  // already applied (a replay after a reconnect)
-      StoredPtr prev = cur->Find(c.key);
-      auto ev = std::make_shared<Event>();
-      ev->rv = c.rv;
-      ev->time = absl::Now();
-      if (c.object) {
-        c.object->mutable_metadata()->set_resource_version(std::to_string(c.rv));
-        ev->type = prev ? EventType::kModified : EventType::kAdded;
-        ev->object = StoredObject::Make(std::move(c.object));
-      } else {
-        if (!prev) continue;
-        // The deleted object's last state, carrying the deletion's RV.
-        auto last = CopyObject(*prev->Object());
-        last->mutable_metadata()->set_resource_version(std::to_string(c.rv));
-        ev->type = EventType::kDeleted;
-        ev->object = StoredObject::Make(std::move(last));
+    // Consecutive changes at one RV are one backend transaction (several keys in one etcd txn, or
+    // the deletions a relist finds): they become visible together, so a List or a watch resumed
+    // from its RV never holds part of one.
+    for (size_t i = 0; i < changes.size();) {
+      const uint64_t rv = changes[i].rv;
+      size_t end = i;
+      while (end < changes.size() && changes[end].rv == rv) ++end;
+      SnapshotPtr next = Current();
+      if (rv < next->rv()) {  // already applied (a replay after a reconnect)
+        i = end;
+        continue;
       }
-      ev->prev = std::move(prev);
-      PublishLocked(c.key, std::move(ev), cur, &after);
+      std::vector<EventPtr> events;
+      for (; i < end; ++i) {
+        ExternalChange& c = changes[i];
+        StoredPtr prev = next->Find(c.key);
+        auto ev = std::make_shared<Event>();
+        ev->rv = rv;
+        ev->time = absl::Now();
+        if (c.object) {
+          c.object->mutable_metadata()->set_resource_version(std::to_string(rv));
+          ev->type = prev ? EventType::kModified : EventType::kAdded;
+          ev->object = StoredObject::Make(std::move(c.object));
+        } else {
+          if (!prev) continue;
+          // The deleted object's last state, carrying the deletion's RV.
+          auto last = CopyObject(*prev->Object());
+          last->mutable_metadata()->set_resource_version(std::to_string(rv));
+          ev->type = EventType::kDeleted;
+          ev->object = StoredObject::Make(std::move(last));
+        }
+        ev->prev = std::move(prev);
+        next = next->With(c.key, ev->type == EventType::kDeleted ? nullptr : ev->object, rv);
+        events.push_back(std::move(ev));
+      }
+      if (!events.empty()) PublishTransactionLocked(events, std::move(next), &after);
     }
   }
   after.Run();

@@ -280,6 +280,15 @@ void ServingStore::PublishLocked(const std::string& key, EventPtr ev, const Snap
   WakeAfterUnlock(std::move(notify), after);
 }
 
+void ServingStore::PublishTransactionLocked(const std::vector<EventPtr>& events, SnapshotPtr next,
+                                            AfterUnlock* after) {
+  for (const EventPtr& ev : events) history_.Append(ev);
+  std::vector<WatcherPtr> notify;
+  hub_.PublishAll(events, &notify);
+  SetVisibleLocked(std::move(next));
+  WakeAfterUnlock(std::move(notify), after);
+}
+
 uint64_t ServingStore::OldestResumableLocked() const {
   // The floor never hides the current RV: a client that is up to date has
   // missed nothing, whatever the backend compacted.

@@ -150,6 +150,10 @@ class ServingStore : public Store, public std::enable_shared_from_this<ServingSt
   // The watchers to wake are woken from `after`.
   void PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur, AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Publishes the events of one transaction (all at one RV, `next` the state with all of them) as
+  // a unit: a List never sees part of it, and no bookmark falls between its events.
+  void PublishTransactionLocked(const std::vector<EventPtr>& events, SnapshotPtr next, AfterUnlock* after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // Queues the wake-up of `watchers` (that have new events) into `after`.
   static void WakeAfterUnlock(std::vector<WatcherPtr> watchers, AfterUnlock* after);
 
