@@ -535,7 +535,9 @@ TEST_F(HostileTest, WatchersThatNeverRead) {
       << "watchers evicted: " << evicted - evicted_before << ", want >= " << kStuck;
   ExpectHealthy("watchers that never read (still connected)", false);
   const int64_t rss = RssBytes(pid());
-  if (kCheckRss) EXPECT_LT(rss, baseline_rss_ + kRssSlackBytes) << "RSS with stuck watchers";
+  if (kCheckRss) {
+    EXPECT_LT(rss, baseline_rss_ + kRssSlackBytes) << "RSS with stuck watchers";
+  }
   (*watch)->Stop();
   for (int fd : stuck) ::close(fd);
   ExpectHealthy("watchers that never read (closed)");
