@@ -18,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!config.ok()) {
     FUZZ_CHECK(config.status().code() == absl::StatusCode::kInvalidArgument, "%s",
                config.status().ToString().c_str());
-    FUZZ_CHECK(absl::StartsWith(config.status().message(), "fuzz.yaml: "), "the error does not name the file: %s",
-               config.status().ToString().c_str());
+    FUZZ_CHECK(absl::StartsWith(config.status().message(), "fuzz.yaml: "),
+               "the error does not name the file: %s", config.status().ToString().c_str());
     return 0;
   }
   FUZZ_CHECK(!config->device_list_strategies.empty(), "no device list strategy");
