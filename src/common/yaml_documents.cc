@@ -2,9 +2,9 @@
 
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
-#include "common/strings.h"
 #include "yaml-cpp/eventhandler.h"
 
 namespace deviceapi::common {
@@ -32,9 +32,9 @@ class DocumentCounter : public YAML::EventHandler {
 };
 
 absl::Status Invalid(const YAML::Mark& mark, std::string_view what) {
-  if (mark.is_null()) return absl::InvalidArgumentError(Cat("invalid YAML: ", what));
-  return absl::InvalidArgumentError(
-      Cat("invalid YAML at line ", mark.line + 1, ", column ", mark.column + 1, ": ", what));
+  if (mark.is_null()) return absl::InvalidArgumentError("invalid YAML: " + std::string(what));
+  return absl::InvalidArgumentError("invalid YAML at line " + std::to_string(mark.line + 1) + ", column " +
+                                    std::to_string(mark.column + 1) + ": " + std::string(what));
 }
 
 }  // namespace
@@ -55,7 +55,7 @@ absl::StatusOr<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text,
       }
       last_pos = counter.start().pos;
       if (++count > max_documents) {
-        return Invalid(counter.start(), Cat("more than ", max_documents, " documents"));
+        return Invalid(counter.start(), "more than " + std::to_string(max_documents) + " documents");
       }
     }
     // Second pass: the same parser over the same bytes ends the same way, so LoadAll terminates.

@@ -488,7 +488,10 @@ TEST(MirrorHammer, ApplyExternalWhileReadersWaitAndWatch) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> applied{1000}, final_rv{0};
   std::map<std::string, int> model;  // key -> n (backend thread only until joined)
+  std::atomic<bool> mirror_watching{false};  // the backend starts once the mirror watches
   std::thread backend([&] {
+    const absl::Time start_by = absl::Now() + kWait;
+    while (!mirror_watching.load() && absl::Now() < start_by) std::this_thread::yield();
     std::mt19937 rng(4000);
     uint64_t rv = 1000;
     for (int i = 0; i < 800; ++i) {
@@ -551,7 +554,7 @@ TEST(MirrorHammer, ApplyExternalWhileReadersWaitAndWatch) {
   Mirror mirror;
   std::thread mirror_thread([&] {
     std::mt19937 rng(4100);
-    RunMirror(store, stop, final_rv, &mirror, &rng);
+    RunMirror(store, stop, final_rv, &mirror, &rng, &mirror_watching);
   });
 
   backend.join();
