@@ -175,12 +175,14 @@ class Parser {
     return req;
   }
 
-  // `( v1, v2, ... )`; empty members are the empty value, as in Kubernetes.
+  // `( v1, v2, ... )`; empty members are the empty value, as in Kubernetes, and so is `()`: the set
+  // {""} (apimachinery's parseValues: "handles ()"; its grammar's example is `z notin ()`).
   absl::Status ParseValueList(std::vector<std::string>* values) {
     Token t = Next();
     if (t.tok != Tok::kOpenParen) return Syntax(t, "'('");
     if (Peek().tok == Tok::kCloseParen) {
       Next();
+      values->emplace_back();
       return absl::OkStatus();
     }
     while (true) {
