@@ -487,7 +487,7 @@ TEST(MirrorHammer, ApplyExternalWhileReadersWaitAndWatch) {
 
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> applied{1000}, final_rv{0};
-  std::map<std::string, int> model;  // key -> n (backend thread only until joined)
+  std::map<std::string, int> model;          // key -> n (backend thread only until joined)
   std::atomic<bool> mirror_watching{false};  // the backend starts once the mirror watches
   std::thread backend([&] {
     const absl::Time start_by = absl::Now() + kWait;
