@@ -112,7 +112,7 @@ tidy: thread-safety
 	$(CLANG_TIDY) -quiet -j$(JOBS) -p $(CLANG_BUILD_DIR) $(addprefix $(CURDIR)/,$(TIDY_SOURCES))
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan $(CLANG_BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan $(CLANG_BUILD_DIR) $(TSAN_BUILD_DIR) build-fuzz
 
 # The benchmark suite (docs/performance.md): server vs etcd vs the bare-gRPC floor, < 10 minutes.
 bench: configure
