@@ -31,13 +31,13 @@ class DocumentCounter : public YAML::EventHandler {
   YAML::Mark start_;
 };
 
-absl::Status Invalid(const YAML::Mark& mark, std::string_view what) {
+}  // namespace
+
+absl::Status InvalidYaml(const YAML::Mark& mark, std::string_view what) {
   if (mark.is_null()) return absl::InvalidArgumentError("invalid YAML: " + std::string(what));
   return absl::InvalidArgumentError("invalid YAML at line " + std::to_string(mark.line + 1) + ", column " +
                                     std::to_string(mark.column + 1) + ": " + std::string(what));
 }
-
-}  // namespace
 
 absl::StatusOr<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text, std::size_t max_documents) {
   const std::string input(text);
@@ -51,17 +51,17 @@ absl::StatusOr<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text,
     int last_pos = -1;
     while (parser.HandleNextDocument(counter)) {
       if (counter.start().pos <= last_pos) {
-        return Invalid(counter.start(), "the parser makes no progress here (malformed stream)");
+        return InvalidYaml(counter.start(), "the parser makes no progress here (malformed stream)");
       }
       last_pos = counter.start().pos;
       if (++count > max_documents) {
-        return Invalid(counter.start(), "more than " + std::to_string(max_documents) + " documents");
+        return InvalidYaml(counter.start(), "more than " + std::to_string(max_documents) + " documents");
       }
     }
     // Second pass: the same parser over the same bytes ends the same way, so LoadAll terminates.
     return YAML::LoadAll(input);
   } catch (const YAML::Exception& e) {
-    return Invalid(e.mark, e.msg);
+    return InvalidYaml(e.mark, e.msg);
   }
 }
 

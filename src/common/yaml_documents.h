@@ -11,10 +11,15 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "yaml-cpp/yaml.h"
 
 namespace deviceapi::common {
+
+// INVALID_ARGUMENT "invalid YAML at line L, column C: <what>" (1-based), or "invalid YAML: <what>"
+// where yaml-cpp gives no position: the one wording of YAML errors for every reader.
+absl::Status InvalidYaml(const YAML::Mark& mark, std::string_view what);
 
 // The documents of `text` in order (none for an empty stream). Errors are InvalidArgument, with
 // "invalid YAML at line L, column C: ..." where yaml-cpp gives a position, and also for a stream of

@@ -631,12 +631,7 @@ absl::StatusOr<PluginConfig> ParseConfig(std::string_view text, std::string_view
     try {
       status = ParseRoot((*docs)[0], config);
     } catch (const YAML::Exception& e) {
-      if (e.mark.is_null()) {
-        status = absl::InvalidArgumentError(Cat("invalid YAML: ", e.msg));
-      } else {
-        status = absl::InvalidArgumentError(
-            Cat("invalid YAML at line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
-      }
+      status = common::InvalidYaml(e.mark, e.msg);
     }
   }
   if (!status.ok()) return absl::InvalidArgumentError(Cat(source, ": ", common::ToStd(status.message())));

@@ -273,11 +273,7 @@ void ServingStore::CommitLocked(const std::string& key, EventType type, NextVers
 void ServingStore::PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur,
                                  AfterUnlock* after) {
   SnapshotPtr next = cur->With(key, ev->type == EventType::kDeleted ? nullptr : ev->object, ev->rv);
-  history_.Append(ev);
-  std::vector<WatcherPtr> notify;
-  hub_.Publish(ev, &notify);
-  SetVisibleLocked(std::move(next));
-  WakeAfterUnlock(std::move(notify), after);
+  PublishTransactionLocked({std::move(ev)}, std::move(next), after);
 }
 
 void ServingStore::PublishTransactionLocked(const std::vector<EventPtr>& events, SnapshotPtr next,

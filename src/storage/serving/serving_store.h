@@ -146,12 +146,13 @@ class ServingStore : public Store, public std::enable_shared_from_this<ServingSt
   absl::StatusOr<uint64_t> CheckNotAhead(std::string_view rv_string, uint64_t current) const;
   // The oldest RV a watch can resume from (or an Exact list be rebuilt at).
   uint64_t OldestResumableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
-  // Publishes `ev` at key: history, hub, then the snapshot.
+  // Publishes `ev` at key: a transaction of one event (below).
   // The watchers to wake are woken from `after`.
   void PublishLocked(const std::string& key, EventPtr ev, const SnapshotPtr& cur, AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // Publishes the events of one transaction (all at one RV, `next` the state with all of them) as
-  // a unit: a List never sees part of it, and no bookmark falls between its events.
+  // a unit: history, hub (one dispatch, so no bookmark falls between its events), then the snapshot
+  // (one swap, so a List never sees part of it).
   void PublishTransactionLocked(const std::vector<EventPtr>& events, SnapshotPtr next, AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   // Queues the wake-up of `watchers` (that have new events) into `after`.
